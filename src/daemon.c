@@ -1,0 +1,814 @@
+/* SPDX-License-Identifier: MIT */
+#include "daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#include "driver.h"
+#include "error.h"
+#include "log.h"
+#include "m2m-build.h"
+#include "util.h"
+
+/* How long shutdown waits for drivers whose bus is stuck in a blocking call. */
+#define SHUTDOWN_DRIVERS_TIMEOUT_MS 10000
+#define SHUTDOWN_STORE_TIMEOUT_US (5 * 1000000LL)
+#define LAG_INTERVAL_MS 50
+
+/* --- config references --- */
+
+struct config_ref *config_ref_new(config *c) {
+	struct config_ref *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return NULL;
+	r->c = c;
+	r->refs = 1;
+	return r;
+}
+
+struct config_ref *config_ref_get(struct config_ref *r) {
+	if (r)
+		r->refs++;
+	return r;
+}
+
+void config_ref_put(struct config_ref *r) {
+	if (!r || --r->refs > 0)
+		return;
+	config_free(r->c);
+	free(r);
+}
+
+/* --- settings --- */
+
+static bool name_valid(const char *s, size_t max) {
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '_' || *s == '-' || *s == '.'))
+			return false;
+	return true;
+}
+
+/* Relative paths in a config file are relative to that file's directory. */
+static char *resolve_path(const char *config_path, const char *p) {
+	const char *slash;
+
+	if (p[0] == '/' || !config_path || !(slash = strrchr(config_path, '/')))
+		return strdup(p);
+	return strdup_printf("%.*s/%s", (int)(slash - config_path), config_path, p);
+}
+
+void settings_done(struct settings *s) {
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_drivers; i++) {
+		free(s->drivers[i].name);
+		free(s->drivers[i].plugin);
+	}
+	free(s->drivers);
+	free(s->gateway_id);
+	free(s->plugin_dir);
+	free(s->store_path);
+	memset(s, 0, sizeof(*s));
+}
+
+int settings_parse(config *c, const char *config_path, struct settings *s) {
+	static const char *const levels[] = { "error", "warning", "notice", "info", "debug", NULL };
+	static const char *const syncs[] = { "normal", "full", NULL };
+	static const char *const corrupt[] = { "quarantine", "fail", NULL };
+	const cJSON *root = config_root(c), *gw, *st, *drivers, *item;
+	const char *id, *dir, *path;
+	char host[HOST_NAME_MAX + 1];
+	int64_t v;
+	uint64_t size;
+	int err = 0, level;
+
+	memset(s, 0, sizeof(*s));
+	store_opts_default(&s->store);
+	s->log_level = -1;
+
+	if (!cJSON_IsObject(root))
+		return config_error(c, root, "expected a table at the top level");
+	gw = config_item(c, root, "gateway", cJSON_Object, &err);
+	if (err < 0)
+		return err;
+	st = config_item(c, root, "storage", cJSON_Object, &err);
+	if (err < 0)
+		return err;
+	drivers = config_item(c, root, "drivers", cJSON_Object, &err);
+	if (err < 0)
+		return err;
+
+	if (gethostname(host, sizeof(host)) < 0 || !name_valid(host, 64))
+		snprintf(host, sizeof(host), "m2md");
+	if ((err = config_string(c, gw, "id", host, &id)) < 0)
+		return err;
+	if (!name_valid(id, 64))
+		return config_error(c, cJSON_GetObjectItemCaseSensitive(gw, "id"),
+		                    "expected a gateway id of 1 to 64 letters, digits, '_', '-' or '.', "
+		                    "got \"%s\"", id);
+	if ((err = config_string(c, gw, "plugin_dir", M2M_PLUGIN_DIR, &dir)) < 0)
+		return err;
+	if ((err = config_enum(c, gw, "log_level", levels, -1, &level)) < 0)
+		return err;
+	if (level >= 0)
+		s->log_level = LOG_ERR + level;
+	if ((err = config_duration(c, gw, "stats_interval", 15 * 60 * 1000000LL,
+	                           &s->stats_interval_us)) < 0)
+		return err;
+
+	if ((err = config_string(c, st, "path", M2M_DB_FILE, &path)) < 0 ||
+	    (err = config_enum(c, st, "synchronous", syncs, STORE_SYNC_NORMAL, &s->store.synchronous)) < 0 ||
+	    (err = config_duration(c, st, "commit_interval", s->store.commit_interval_us,
+	                           &s->store.commit_interval_us)) < 0)
+		return err;
+	if (s->store.commit_interval_us < 1000 || s->store.commit_interval_us > 10000000)
+		return config_error(c, cJSON_GetObjectItemCaseSensitive(st, "commit_interval"),
+		                    "expected a duration from 1ms to 10s");
+	if ((err = config_int(c, st, "commit_rows", s->store.commit_rows, 1, 1000000, &v)) < 0)
+		return err;
+	s->store.commit_rows = (uint32_t)v;
+	if ((err = config_int(c, st, "queue_limit", s->store.queue_limit, 100, 100000000, &v)) < 0)
+		return err;
+	s->store.queue_limit = (uint32_t)v;
+	if ((err = config_duration(c, st, "retention_age", s->store.retention_age_us,
+	                           &s->store.retention_age_us)) < 0 ||
+	    (err = config_size(c, st, "retention_size", s->store.retention_size,
+	                       &s->store.retention_size)) < 0 ||
+	    (err = config_enum(c, st, "on_corrupt", corrupt, s->store.on_corrupt,
+	                       &s->store.on_corrupt)) < 0 ||
+	    (err = config_size(c, st, "cache_size", (uint64_t)s->store.cache_kib * 1024, &size)) < 0)
+		return err;
+	if (s->store.retention_size != 0 && s->store.retention_size < 1024 * 1024)
+		return config_error(c, cJSON_GetObjectItemCaseSensitive(st, "retention_size"),
+		                    "expected 0 (unbounded) or at least 1MiB");
+	if (size < 64 * 1024 || size > (1ULL << 34))
+		return config_error(c, cJSON_GetObjectItemCaseSensitive(st, "cache_size"),
+		                    "expected a cache size from 64KiB to 16GiB");
+	s->store.cache_kib = (int64_t)(size / 1024);
+
+	s->gateway_id = strdup(id);
+	s->plugin_dir = resolve_path(config_path, dir);
+	s->store_path = resolve_path(config_path, path);
+	if (!s->gateway_id || !s->plugin_dir || !s->store_path)
+		return -ENOMEM;
+	s->store.path = s->store_path;
+
+	cJSON_ArrayForEach(item, drivers) {
+		struct driver_conf *dc, *v2;
+		const char *plugin;
+
+		config_mark(c, drivers, item->string);
+		if (!name_valid(item->string, 64) || strchr(item->string, '.'))
+			return config_error(c, item, "expected a driver name of 1 to 64 letters, digits, "
+			                    "'_' or '-', got \"%s\"", item->string);
+		if (!cJSON_IsObject(item))
+			return config_error(c, item, "expected a table [drivers.%s]", item->string);
+		v2 = realloc(s->drivers, (s->n_drivers + 1) * sizeof(*v2));
+		if (!v2)
+			return -ENOMEM;
+		s->drivers = v2;
+		dc = &s->drivers[s->n_drivers];
+		memset(dc, 0, sizeof(*dc));
+		if ((err = config_string(c, item, "plugin", NULL, &plugin)) < 0)
+			return err;
+		if (err == 0)
+			return config_error(c, item, "missing key 'plugin' (the driver plugin, e.g. \"modbus\")");
+		if (!plugin_name_valid(plugin))
+			return config_error(c, cJSON_GetObjectItemCaseSensitive(item, "plugin"),
+			                    "expected a plugin name of lower-case letters, digits, '_' or '-', "
+			                    "got \"%s\"", plugin);
+		if ((err = config_duration(c, item, "restart_backoff", 1000000, &dc->restart_min_us)) < 0 ||
+		    (err = config_duration(c, item, "restart_backoff_max", 300 * 1000000LL,
+		                           &dc->restart_max_us)) < 0)
+			return err;
+		if (dc->restart_min_us < 10000 || dc->restart_max_us < dc->restart_min_us)
+			return config_error(c, cJSON_GetObjectItemCaseSensitive(item, "restart_backoff"),
+			                    "expected restart_backoff >= 10ms and <= restart_backoff_max");
+		dc->name = strdup(item->string);
+		dc->plugin = strdup(plugin);
+		s->n_drivers++;
+		if (!dc->name || !dc->plugin)
+			return -ENOMEM;
+		dc->section = item;
+		dc->plugin_dir = s->plugin_dir;
+	}
+	return 0;
+}
+
+/* --- lists of instances --- */
+
+static void list_append(struct m2m_host **head, struct m2m_host *drv) {
+	drv->next = NULL;
+	while (*head)
+		head = &(*head)->next;
+	*head = drv;
+}
+
+static void list_remove(struct m2m_host **head, struct m2m_host *drv) {
+	for (; *head; head = &(*head)->next)
+		if (*head == drv) {
+			*head = drv->next;
+			drv->next = NULL;
+			return;
+		}
+}
+
+static void discard_all(struct m2m_host **head) {
+	struct m2m_host *drv;
+
+	while ((drv = *head)) {
+		*head = drv->next;
+		driver_discard(drv);
+	}
+}
+
+/* --- validation, shared by --check, start and reload --- */
+
+/*
+ * Loads the config and checks all of it: the core's keys, then every
+ * driver's section by creating a throw-away instance of its plugin into a
+ * scratch registry, then unknown keys anywhere. Nothing runs.
+ */
+static int load_validated(struct daemon *d, struct config_ref **ret_cfg, struct settings *ret_s,
+                          char **ret_error) {
+	struct m2m_host *created = NULL;
+	struct config_ref *ref = NULL;
+	registry *scratch = NULL;
+	struct settings s = { 0 };
+	config *c = NULL;
+	int err;
+
+	*ret_error = NULL;
+	err = config_load(d->config_path, d->confd_dir, &c, ret_error);
+	if (err < 0)
+		return err;
+	ref = config_ref_new(c);
+	if (!ref) {
+		config_free(c);
+		return -ENOMEM;
+	}
+	err = settings_parse(c, d->config_path, &s);
+	if (err < 0)
+		goto fail;
+	err = registry_new(&scratch);
+	if (err < 0)
+		goto fail;
+	/* All instances live until the end, so a point's owner can be named in a clash. */
+	for (size_t i = 0; i < s.n_drivers; i++) {
+		struct m2m_host *drv;
+		err = driver_create(d, scratch, true, ref, &s.drivers[i], &drv, ret_error);
+		if (err < 0)
+			goto fail;
+		list_append(&created, drv);
+	}
+	err = config_check_unknown(c, config_root(c));
+	if (err < 0)
+		goto fail;
+	discard_all(&created);
+	registry_free(scratch);
+	*ret_cfg = ref;
+	*ret_s = s;
+	return 0;
+
+fail:
+	if (!*ret_error)
+		*ret_error = strdup(config_last_error(c) ? config_last_error(c) : m2m_strerror(err));
+	discard_all(&created);
+	registry_free(scratch);
+	settings_done(&s);
+	config_ref_put(ref);
+	return err < 0 ? err : -EINVAL;
+}
+
+int daemon_check(const char *path, const char *confd_dir, char **ret_error) {
+	struct daemon d = { .config_path = (char *)path, .confd_dir = confd_dir };
+	struct config_ref *ref;
+	struct settings s;
+	int err;
+
+	err = load_validated(&d, &ref, &s, ret_error);
+	if (err < 0)
+		return err;
+	settings_done(&s);
+	config_ref_put(ref);
+	return 0;
+}
+
+/* --- status --- */
+
+static double ms(int64_t us) {
+	return (double)us / 1000.0;
+}
+
+struct cJSON *daemon_status_json(struct daemon *d) {
+	cJSON *o = cJSON_CreateObject(), *lag, *st, *drivers;
+	struct store_stats ss = { 0 };
+
+	if (!o)
+		return NULL;
+	cJSON_AddStringToObject(o, "version", M2M_VERSION);
+	cJSON_AddStringToObject(o, "gateway", d->settings.gateway_id ? d->settings.gateway_id : "");
+	cJSON_AddNumberToObject(o, "uptime_s", (double)(mono_us() - d->started_us) / 1e6);
+	lag = cJSON_AddObjectToObject(o, "loop_lag_ms");
+	if (lag) {
+		cJSON_AddNumberToObject(lag, "p50", ms(lag_histogram_quantile(&d->lag.window, 0.5)));
+		cJSON_AddNumberToObject(lag, "p99", ms(lag_histogram_quantile(&d->lag.window, 0.99)));
+		cJSON_AddNumberToObject(lag, "max", ms(d->lag.window.max_us));
+		cJSON_AddNumberToObject(lag, "p99_total", ms(lag_histogram_quantile(&d->lag.total, 0.99)));
+		cJSON_AddNumberToObject(lag, "max_total", ms(d->lag.total.max_us));
+	}
+	cJSON_AddNumberToObject(o, "readings_in", (double)d->readings_in);
+	cJSON_AddNumberToObject(o, "readings_stored", (double)d->readings_stored);
+	cJSON_AddNumberToObject(o, "readings_rejected", (double)d->readings_rejected);
+	cJSON_AddNumberToObject(o, "writes_ok", (double)d->writes_ok);
+	cJSON_AddNumberToObject(o, "writes_failed", (double)d->writes_failed);
+	cJSON_AddNumberToObject(o, "writes_refused", (double)d->writes_refused);
+	cJSON_AddNumberToObject(o, "reloads", (double)d->reloads);
+	cJSON_AddNumberToObject(o, "reloads_failed", (double)d->reloads_failed);
+	if (d->store)
+		store_get_stats(d->store, &ss);
+	st = cJSON_AddObjectToObject(o, "storage");
+	if (st) {
+		cJSON_AddStringToObject(st, "path", d->settings.store_path ? d->settings.store_path : "");
+		cJSON_AddNumberToObject(st, "rows_written", (double)ss.rows_written);
+		cJSON_AddNumberToObject(st, "rows_dropped", (double)ss.rows_dropped);
+		cJSON_AddNumberToObject(st, "queued", (double)ss.queued);
+		cJSON_AddNumberToObject(st, "commits", (double)ss.commits);
+		cJSON_AddNumberToObject(st, "errors", (double)ss.errors);
+		cJSON_AddNumberToObject(st, "events_written", (double)ss.events_written);
+		cJSON_AddNumberToObject(st, "events_dropped", (double)ss.events_dropped);
+		cJSON_AddNumberToObject(st, "retention_deleted", (double)ss.retention_deleted);
+		cJSON_AddNumberToObject(st, "db_bytes", (double)ss.db_bytes);
+		cJSON_AddBoolToObject(st, "failing", ss.failing);
+		cJSON_AddStringToObject(st, "last_error", ss.last_error_text);
+	}
+	drivers = cJSON_AddArrayToObject(o, "drivers");
+	for (int pass = 0; drivers && pass < 3; pass++) {
+		struct m2m_host *drv = pass == 0 ? d->drivers : pass == 1 ? d->retired : d->pending;
+		for (; drv; drv = drv->next) {
+			cJSON *dj = cJSON_CreateObject(), *stats;
+			if (!dj)
+				break;
+			cJSON_AddItemToArray(drivers, dj);
+			cJSON_AddStringToObject(dj, "name", drv->name);
+			cJSON_AddStringToObject(dj, "plugin", drv->plugin->name);
+			cJSON_AddStringToObject(dj, "state", driver_state_name(drv->state));
+			cJSON_AddStringToObject(dj, "last_error", drv->last_error);
+			cJSON_AddNumberToObject(dj, "points", (double)drv->n_points);
+			cJSON_AddNumberToObject(dj, "readings", (double)drv->readings);
+			cJSON_AddNumberToObject(dj, "starts", drv->starts);
+			cJSON_AddNumberToObject(dj, "failures", drv->failures);
+			stats = cJSON_AddObjectToObject(dj, "stats");
+			for (size_t i = 0; stats && i < drv->n_stats; i++)
+				cJSON_AddNumberToObject(stats, drv->stats[i].name, drv->stats[i].value);
+		}
+	}
+	return o;
+}
+
+static void log_stats(struct daemon *d, const char *label, const struct lag_histogram *h) {
+	struct store_stats ss = { 0 };
+	unsigned running = 0, total = 0;
+
+	if (d->store)
+		store_get_stats(d->store, &ss);
+	for (struct m2m_host *drv = d->drivers; drv; drv = drv->next, total++)
+		running += drv->state == DRIVER_RUNNING;
+	log_info("%s: uptime=%.0fs readings_in=%" PRIu64 " stored=%" PRIu64 " rejected=%" PRIu64
+	         " written=%" PRIu64 " dropped=%" PRIu64 " queued=%" PRIu64 " storage_errors=%" PRIu64
+	         " loop_lag_p50=%.3fms loop_lag_p99=%.3fms loop_lag_max=%.3fms drivers=%u/%u",
+	         label, (double)(mono_us() - d->started_us) / 1e6, d->readings_in, d->readings_stored,
+	         d->readings_rejected, ss.rows_written, ss.rows_dropped, ss.queued, ss.errors,
+	         ms(lag_histogram_quantile(h, 0.5)), ms(lag_histogram_quantile(h, 0.99)), ms(h->max_us),
+	         running, total);
+}
+
+static void on_stats(uv_timer_t *t) {
+	struct daemon *d = t->data;
+
+	log_stats(d, "stats", &d->lag.window);
+	lag_window_reset(&d->lag);
+}
+
+static void on_watchdog(uv_timer_t *t) {
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static void notify_status(struct daemon *d) {
+	unsigned running = 0, total = 0;
+
+	for (struct m2m_host *drv = d->drivers; drv; drv = drv->next, total++)
+		running += drv->state == DRIVER_RUNNING;
+	sd_notifyf(0, "STATUS=%u of %u drivers running", running, total);
+}
+
+/* --- writes --- */
+
+static int refuse(struct daemon *d, const char *origin, struct point *p, const char *name,
+                  double value, int err) {
+	struct store_event e = {
+		.ts_us = now_us(),
+		.kind = "write",
+		.source = origin,
+		.point = p ? p->id : 0,
+		.value = value,
+		.to_state = "refused",
+		.text = m2m_strerror(err),
+	};
+
+	d->writes_refused++;
+	log_warning("write %s = %g from %s refused: %s", name, value, origin, m2m_strerror(err));
+	if (d->store)
+		store_put_event(d->store, &e);
+	return err;
+}
+
+int daemon_write(struct daemon *d, const char *origin, const char *name, double value,
+                 daemon_write_cb cb, void *arg) {
+	struct point *p = registry_find(d->reg, name);
+	struct m2m_host *drv;
+
+	if (!origin)
+		origin = "unknown";
+	if (!p || !p->declared)
+		return refuse(d, origin, NULL, name, value, -ENOENT);
+	/* Every check happens here, before anything can reach a device. */
+	if (!p->a.writable)
+		return refuse(d, origin, p, name, value, M2M_ENOTWRITABLE);
+	if (p->a.kind == POINT_STRING)
+		return refuse(d, origin, p, name, value, -EOPNOTSUPP);
+	if (!isfinite(value) || (p->a.kind == POINT_BOOL && value != 0 && value != 1))
+		return refuse(d, origin, p, name, value, -EINVAL);
+	if ((!isnan(p->a.min) && value < p->a.min) || (!isnan(p->a.max) && value > p->a.max))
+		return refuse(d, origin, p, name, value, M2M_ELIMIT);
+	drv = p->owner;
+	if (!drv || drv->state != DRIVER_RUNNING)
+		return refuse(d, origin, p, name, value, M2M_EDRIVERDOWN);
+	if (!drv->plugin->desc->ops->write)
+		return refuse(d, origin, p, name, value, -EOPNOTSUPP);
+	return driver_write(drv, origin, p, value, cb, arg);
+}
+
+/* --- start, reload, stop --- */
+
+static void apply_log_level(struct daemon *d) {
+	if (d->log_level_override >= 0)
+		log_set_max_level(d->log_level_override);
+	else if (d->settings.log_level >= 0)
+		log_set_max_level(d->settings.log_level);
+	else
+		log_set_max_level(LOG_INFO);
+}
+
+static void reload(struct daemon *d);
+
+static void finish_reload(struct daemon *d) {
+	struct m2m_host *drv;
+	unsigned started = 0;
+
+	while ((drv = d->pending)) {
+		d->pending = drv->next;
+		list_append(&d->drivers, drv);
+		driver_start(drv);
+		started++;
+	}
+	d->reload_busy = false;
+	d->reloads++;
+	log_notice("configuration reloaded: %u driver(s) (re)started", started);
+	{
+		struct store_event e = { .ts_us = now_us(), .kind = "reload", .value = NAN,
+		                         .text = "configuration reloaded" };
+		if (d->store)
+			store_put_event(d->store, &e);
+	}
+	sd_notify(0, "READY=1");
+	notify_status(d);
+	if (d->reload_again && !d->stopping) {
+		d->reload_again = false;
+		reload(d);
+	}
+}
+
+static void on_retired(struct m2m_host *drv, void *arg) {
+	struct daemon *d = arg;
+
+	list_remove(&d->retired, drv);
+	if (--d->retiring == 0 && d->reload_busy && !d->stopping)
+		finish_reload(d);
+	else if (d->retiring == 0 && d->stopping)
+		uv_timer_stop(&d->shutdown_timer), uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
+}
+
+static bool drivers_equal(const struct m2m_host *drv, const struct driver_conf *dc, bool dir_same) {
+	return dir_same && strcmp(drv->plugin->name, dc->plugin) == 0 &&
+	       drv->restart_min_us == dc->restart_min_us && drv->restart_max_us == dc->restart_max_us &&
+	       cJSON_Compare(drv->section, dc->section, true);
+}
+
+static void reload(struct daemon *d) {
+	struct m2m_host *drv, *next, *created = NULL;
+	struct config_ref *ref;
+	struct settings s;
+	char *error = NULL;
+	bool *matched = NULL, dir_same;
+	int err;
+
+	if (d->stopping)
+		return;
+	if (d->reload_busy) {
+		d->reload_again = true;
+		return;
+	}
+	sd_notify(0, "RELOADING=1");
+	log_notice("reloading configuration from %s", d->config_path);
+	err = load_validated(d, &ref, &s, &error);
+	if (err < 0) {
+		d->reloads_failed++;
+		log_error("reload failed, keeping the running configuration: %s", error ? error : m2m_strerror(err));
+		struct store_event e = { .ts_us = now_us(), .kind = "reload", .value = NAN,
+		                         .to_state = "failed", .text = error };
+		if (d->store)
+			store_put_event(d->store, &e);
+		free(error);
+		sd_notify(0, "READY=1");
+		return;
+	}
+	/* Storage stays open across a reload; a change of its file needs a restart. */
+	if (strcmp(s.store_path, d->settings.store_path) != 0)
+		log_warning("storage.path changed to %s: takes effect after a restart; still writing %s",
+		            s.store_path, d->settings.store_path);
+	matched = calloc(s.n_drivers ? s.n_drivers : 1, sizeof(*matched));
+	if (!matched)
+		goto fail;
+	dir_same = strcmp(s.plugin_dir, d->settings.plugin_dir) == 0;
+
+	/* Create the new instances first: if one fails, nothing has been stopped yet. */
+	for (drv = d->drivers; drv; drv = drv->next)
+		for (size_t i = 0; i < s.n_drivers; i++)
+			if (!matched[i] && strcmp(drv->name, s.drivers[i].name) == 0 &&
+			    drivers_equal(drv, &s.drivers[i], dir_same))
+				matched[i] = true;
+	for (size_t i = 0; i < s.n_drivers; i++) {
+		struct m2m_host *n;
+		if (matched[i])
+			continue;
+		err = driver_create(d, d->reg, false, ref, &s.drivers[i], &n, &error);
+		if (err < 0) {
+			if (!error && config_last_error(ref->c))
+				error = strdup(config_last_error(ref->c));
+			goto fail;
+		}
+		list_append(&created, n);
+	}
+
+	/* Retire what changed or went away; unchanged instances keep running untouched. */
+	for (drv = d->drivers; drv; drv = next) {
+		bool keep = false;
+		next = drv->next;
+		for (size_t i = 0; i < s.n_drivers && !keep; i++)
+			keep = strcmp(drv->name, s.drivers[i].name) == 0 &&
+			       drivers_equal(drv, &s.drivers[i], dir_same);
+		if (keep)
+			continue;
+		list_remove(&d->drivers, drv);
+		list_append(&d->retired, drv);
+		d->retiring++;
+	}
+	d->pending = created;
+	free(matched);
+
+	{
+		/* The store options that matter stay those of the open database. */
+		struct store_opts keep_store = d->settings.store;
+		char *keep_path = d->settings.store_path;
+		d->settings.store_path = NULL;
+		settings_done(&d->settings);
+		d->settings = s;
+		free(d->settings.store_path);
+		d->settings.store_path = keep_path;
+		d->settings.store = keep_store;
+		d->settings.store.path = keep_path;
+	}
+	config_ref_put(d->cfg);
+	d->cfg = ref;
+	apply_log_level(d);
+	d->reload_busy = true;
+	if (d->retiring == 0) {
+		finish_reload(d);
+		return;
+	}
+	for (drv = d->retired; drv; drv = next) {
+		next = drv->next;
+		if (drv->state != DRIVER_STOPPING)
+			driver_stop(drv, on_retired, d);
+	}
+	return;
+
+fail:
+	d->reloads_failed++;
+	log_error("reload failed, keeping the running configuration: %s",
+	          error ? error : m2m_strerror(err));
+	while ((drv = created)) {
+		created = drv->next;
+		driver_discard(drv);
+	}
+	free(error);
+	free(matched);
+	settings_done(&s);
+	config_ref_put(ref);
+	sd_notify(0, "READY=1");
+}
+
+static void on_sighup(uv_signal_t *s, int signum) {
+	reload(s->data);
+}
+
+static void close_handles(struct daemon *d) {
+	uv_handle_t *hs[] = {
+		(uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int, (uv_handle_t *)&d->sig_hup,
+		(uv_handle_t *)&d->stats_timer, (uv_handle_t *)&d->watchdog_timer,
+	};
+	for (size_t i = 0; i < ELEMENTSOF(hs); i++)
+		if (!uv_is_closing(hs[i]))
+			uv_close(hs[i], NULL);
+	loop_lag_stop(&d->lag);
+}
+
+static void on_shutdown_timeout(uv_timer_t *t) {
+	struct daemon *d = t->data;
+
+	log_warning("%u driver(s) did not stop within %d s; exiting without them", d->retiring,
+	            SHUTDOWN_DRIVERS_TIMEOUT_MS / 1000);
+	uv_stop(d->loop);
+}
+
+static void on_stop_signal(uv_signal_t *s, int signum) {
+	struct daemon *d = s->data;
+	struct m2m_host *drv, *next;
+
+	if (d->stopping) {
+		log_warning("second %s: exiting now", strsignal(signum));
+		uv_stop(d->loop);
+		return;
+	}
+	d->stopping = true;
+	log_notice("received %s, stopping", strsignal(signum));
+	sd_notify(0, "STOPPING=1");
+	while ((drv = d->pending)) {
+		d->pending = drv->next;
+		driver_discard(drv);
+	}
+	while ((drv = d->drivers)) {
+		d->drivers = drv->next;
+		list_append(&d->retired, drv);
+		d->retiring++;
+	}
+	close_handles(d);
+	if (d->retiring == 0)
+		return;
+	uv_timer_init(d->loop, &d->shutdown_timer);
+	d->shutdown_timer.data = d;
+	uv_timer_start(&d->shutdown_timer, on_shutdown_timeout, SHUTDOWN_DRIVERS_TIMEOUT_MS, 0);
+	/* driver_stop() may destroy the instance at once (no buses): keep the next one first. */
+	for (drv = d->retired; drv; drv = next) {
+		next = drv->next;
+		if (drv->state != DRIVER_STOPPING)
+			driver_stop(drv, on_retired, d);
+	}
+}
+
+static void seed_point(void *arg, uint32_t id, const char *name) {
+	struct daemon *d = arg;
+
+	if (registry_seed(d->reg, id, name) < 0)
+		log_warning("points table: ignoring duplicate row %u \"%s\"", id, name);
+}
+
+int daemon_run(const char *path, const char *confd_dir, int log_level_override) {
+	struct daemon *d;
+	uv_loop_t loop;
+	char *error = NULL;
+	uint64_t wd_usec = 0;
+	int err, code = EXIT_FAILURE;
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return EXIT_FAILURE;
+	d->config_path = strdup(path);
+	d->confd_dir = confd_dir;
+	d->log_level_override = log_level_override;
+	d->started_us = mono_us();
+	if (!d->config_path)
+		goto out_free;
+
+	err = load_validated(d, &d->cfg, &d->settings, &error);
+	if (err < 0) {
+		log_error("%s", error ? error : m2m_strerror(err));
+		code = EXIT_CONFIG;
+		goto out_free;
+	}
+	apply_log_level(d);
+	if ((err = registry_new(&d->reg)) < 0)
+		goto out_free;
+	err = store_open(&d->settings.store, &d->store, &error);
+	if (err < 0) {
+		log_error("%s", error ? error : m2m_strerror(err));
+		goto out_free;
+	}
+	if ((err = store_load_points(d->store, seed_point, d)) < 0) {
+		log_error("%s: cannot read the points table: %s", d->settings.store_path, m2m_strerror(err));
+		goto out_store;
+	}
+	if ((err = uv_loop_init(&loop)) < 0) {
+		log_error("cannot create the event loop: %s", uv_strerror(err));
+		goto out_store;
+	}
+	d->loop = &loop;
+
+	for (size_t i = 0; i < d->settings.n_drivers; i++) {
+		struct m2m_host *drv;
+		err = driver_create(d, d->reg, false, d->cfg, &d->settings.drivers[i], &drv, &error);
+		if (err < 0) {
+			/* Validated a moment ago; only a plugin file changed under us gets here. */
+			log_error("%s", error ? error : config_last_error(d->cfg->c));
+			code = EXIT_CONFIG;
+			goto out_loop;
+		}
+		list_append(&d->drivers, drv);
+	}
+
+	uv_signal_init(d->loop, &d->sig_term);
+	uv_signal_init(d->loop, &d->sig_int);
+	uv_signal_init(d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_stop_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_stop_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_sighup, SIGHUP);
+	loop_lag_start(&d->lag, d->loop, LAG_INTERVAL_MS);
+	uv_timer_init(d->loop, &d->stats_timer);
+	uv_timer_init(d->loop, &d->watchdog_timer);
+	d->stats_timer.data = d->watchdog_timer.data = d;
+	if (d->settings.stats_interval_us > 0) {
+		uint64_t every = (uint64_t)(d->settings.stats_interval_us / 1000);
+		uv_timer_start(&d->stats_timer, on_stats, every, every);
+		uv_unref((uv_handle_t *)&d->stats_timer);
+	}
+	/* The watchdog is fed from the loop thread, so a stuck loop stops feeding it. */
+	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
+		uv_timer_start(&d->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
+		uv_unref((uv_handle_t *)&d->watchdog_timer);
+	}
+
+	for (struct m2m_host *drv = d->drivers; drv; drv = drv->next)
+		driver_start(drv);
+	log_notice("m2md %s started: gateway \"%s\", %zu driver(s), database %s", M2M_VERSION,
+	           d->settings.gateway_id, d->settings.n_drivers, d->settings.store_path);
+	sd_notify(0, "READY=1");
+	notify_status(d);
+
+	uv_run(d->loop, UV_RUN_DEFAULT);
+
+	log_stats(d, "final stats", &d->lag.total);
+	code = EXIT_SUCCESS;
+out_loop:
+	if (!d->stopping) {
+		/* Start failed: instances were created but never started. */
+		struct m2m_host *drv;
+		while ((drv = d->drivers)) {
+			d->drivers = drv->next;
+			driver_discard(drv);
+		}
+	}
+	/* Let close callbacks run; a bus stuck past the shutdown bound keeps its handle. */
+	uv_run(d->loop, UV_RUN_NOWAIT);
+	if (uv_loop_close(d->loop) < 0)
+		log_debug("event loop still had handles at exit");
+out_store:
+	store_close(d->store, SHUTDOWN_STORE_TIMEOUT_US);
+	d->store = NULL;
+out_free:
+	free(error);
+	free(d->batch);
+	if (d->retired == NULL && d->drivers == NULL) {
+		registry_free(d->reg);
+		settings_done(&d->settings);
+		config_ref_put(d->cfg);
+	}
+	free(d->config_path);
+	free(d);
+	return code;
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Storage: the SQLite database and the thread that owns its write
+ * connection.
+ *
+ * The loop thread hands rows over through bounded in-memory queues (a mutex
+ * held only to append or swap a buffer, never across SQLite calls); the
+ * storage thread commits one transaction every commit_interval or every
+ * commit_rows rows, whichever comes first. When the disk fails or is full,
+ * the thread keeps the batch it could not write and retries with backoff;
+ * meanwhile the queue fills to queue_limit and further readings are dropped
+ * and counted, never silently. Retention (by age and by database size) runs
+ * on the storage thread in small steps between commits.
+ *
+ * Schema (version 1):
+ *   meta(key TEXT PRIMARY KEY, value)             schema_version, clean_shutdown
+ *   points(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, unit TEXT,
+ *          kind TEXT, created_us INTEGER)
+ *   readings(point INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL,
+ *            quality INTEGER NOT NULL)  + index readings_point_ts(point, ts)
+ *   events(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,
+ *          source TEXT, point INTEGER, value REAL, from_state TEXT,
+ *          to_state TEXT, text TEXT)
+ *   outbox(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, topic TEXT NOT NULL,
+ *          payload BLOB, qos INTEGER NOT NULL, retain INTEGER NOT NULL)
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "m2m/plugin.h"
+
+typedef struct store store;
+
+enum store_sync { STORE_SYNC_NORMAL = 0, STORE_SYNC_FULL = 1 };
+enum store_on_corrupt { STORE_CORRUPT_QUARANTINE = 0, STORE_CORRUPT_FAIL = 1 };
+
+struct store_opts {
+	const char *path;          /* database file */
+	int synchronous;           /* enum store_sync */
+	int64_t commit_interval_us;/* default 100 ms */
+	uint32_t commit_rows;      /* default 5000 */
+	uint32_t queue_limit;      /* readings waiting in memory; default 100000 */
+	int64_t retention_age_us;  /* 0 = keep forever */
+	uint64_t retention_size;   /* bytes; 0 = unbounded */
+	int on_corrupt;            /* enum store_on_corrupt */
+	int64_t cache_kib;         /* SQLite page cache, KiB; default 2048 */
+};
+
+void store_opts_default(struct store_opts *o);
+
+struct store_stats {
+	uint64_t rows_written;     /* readings committed */
+	uint64_t rows_dropped;     /* readings dropped because the queue was full */
+	uint64_t events_written;
+	uint64_t events_dropped;
+	uint64_t commits;
+	uint64_t errors;           /* failed commits (disk full, I/O error, busy) */
+	uint64_t retention_deleted;
+	uint64_t queued;           /* readings waiting now */
+	uint64_t db_bytes;         /* page_count * page_size at the last check */
+	int last_error;            /* negative errno of the last failure, 0 if none */
+	char last_error_text[128];
+	bool failing;              /* the last commit failed */
+};
+
+/*
+ * Opens (creating if needed) the database at opts->path, applies pragmas
+ * (WAL, synchronous, auto_vacuum=INCREMENTAL on creation, busy_timeout),
+ * migrates the schema, checks integrity with PRAGMA quick_check when the
+ * last shutdown was not clean (a corrupt file is moved aside to
+ * PATH.corrupt-<time> when on_corrupt is quarantine, else an error), marks
+ * the database in use, and starts the storage thread. Called from main
+ * before the loop runs. On failure returns a negative errno and one line
+ * in *ret_error (malloc'd) naming the file and the cause.
+ */
+int store_open(const struct store_opts *opts, store **ret, char **ret_error);
+
+/*
+ * Calls CB for every row of the points table (id, name), so that the
+ * registry keeps ids stable. Only between store_open and the first put.
+ */
+int store_load_points(store *s, void (*cb)(void *arg, uint32_t id, const char *name),
+                      void *arg);
+
+/* Queues an insert-or-update of a points row. Loop thread. */
+int store_put_point(store *s, uint32_t id, const char *name, const char *unit,
+                    const char *kind);
+
+/*
+ * Queues N normalized readings. Returns the number accepted; the rest were
+ * dropped (and counted) because the queue is full. Loop thread; never
+ * blocks beyond a short mutex.
+ */
+size_t store_put_readings(store *s, const struct m2m_reading *r, size_t n);
+
+/*
+ * Queues one text reading (a string point): stored in readings.value as
+ * TEXT. Counts against the same queue limit. Returns 1, or 0 when dropped.
+ */
+size_t store_put_text(store *s, uint32_t point, int64_t ts_us, const char *text,
+                      uint16_t quality);
+
+struct store_event {
+	int64_t ts_us;
+	const char *kind;       /* "driver", "device", "write", "rule", "storage" ... */
+	const char *source;     /* driver, device or rule name; may be NULL */
+	uint32_t point;         /* 0 when none */
+	double value;           /* NAN when none */
+	const char *from_state; /* may be NULL */
+	const char *to_state;   /* may be NULL */
+	const char *text;       /* may be NULL */
+};
+
+/* Queues an event row (copied). Returns 0, or -ENOBUFS when dropped. */
+int store_put_event(store *s, const struct store_event *e);
+
+/* Snapshot of the counters. Any thread. */
+void store_get_stats(store *s, struct store_stats *ret);
+
+/*
+ * What store_open found: for the status output and for tests. The strings
+ * belong to the store and live until store_close. Any thread.
+ */
+struct store_open_info {
+	bool created;               /* the file was new (or replaced): empty schema */
+	bool unclean;               /* the last shutdown was not clean; quick_check ran */
+	const char *quarantined_to; /* where a corrupt file was moved, or NULL */
+};
+void store_get_open_info(store *s, struct store_open_info *ret);
+
+/*
+ * Asks the thread to commit what is queued now (for tests and reload).
+ * Does not wait.
+ */
+void store_kick(store *s);
+
+/*
+ * Commits everything queued, stops the thread, marks a clean shutdown and
+ * closes. Waits at most TIMEOUT_US for a failing disk, then drops (and
+ * logs the count of) what could not be written. NULL is fine.
+ */
+void store_close(store *s, int64_t timeout_us);

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t now_us(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t mono_us(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int parse_int64(const char *s, int64_t *ret) {
+	char *end;
+	long long v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtoll(s, &end, 0);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno != 0 || end == s || *end != '\0')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_uint64(const char *s, uint64_t *ret) {
+	char *end;
+	unsigned long long v;
+
+	/* strtoull() accepts "-1" and wraps it; a size or count never has a sign. */
+	if (!s || !*s || strchr(s, '-'))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno == ERANGE)
+		return -ERANGE;
+	if (errno != 0 || end == s || *end != '\0')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+int parse_double(const char *s, double *ret) {
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno == ERANGE && (v == HUGE_VAL || v == -HUGE_VAL))
+		return -ERANGE;
+	if (end == s || *end != '\0')
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+/* Splits "12.5ms" into the number and the unit; the number must be >= 0. */
+static int split_number(const char *s, double *ret_num, const char **ret_unit) {
+	const char *p = s;
+	char buf[64];
+	size_t n;
+
+	if (!s)
+		return -EINVAL;
+	while ((*p >= '0' && *p <= '9') || *p == '.')
+		p++;
+	n = (size_t)(p - s);
+	if (n == 0 || n >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (parse_double(buf, ret_num) < 0 || !isfinite(*ret_num))
+		return -EINVAL;
+	*ret_unit = p;
+	return 0;
+}
+
+int parse_duration(const char *s, int64_t *ret_us) {
+	static const struct {
+		const char *unit;
+		double us;
+	} units[] = {
+		{ "us", 1 },          { "ms", 1e3 },          { "s", 1e6 },
+		{ "min", 60e6 },      { "m", 60e6 },          { "h", 3600e6 },
+		{ "d", 86400e6 },     { "w", 7 * 86400e6 },
+	};
+	const char *unit;
+	double num, v;
+
+	if (split_number(s, &num, &unit) < 0)
+		return -EINVAL;
+	if (*unit == '\0') {
+		/* A bare number is ambiguous; only zero means the same in any unit. */
+		if (num != 0)
+			return -EINVAL;
+		*ret_us = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+		if (strcmp(unit, units[i].unit) != 0)
+			continue;
+		v = num * units[i].us;
+		if (v > (double)INT64_MAX / 2)
+			return -ERANGE;
+		*ret_us = (int64_t)llround(v);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int parse_size(const char *s, uint64_t *ret) {
+	static const struct {
+		const char *unit;
+		double mul;
+	} units[] = {
+		{ "", 1 },          { "B", 1 },
+		{ "K", 1e3 },       { "KB", 1e3 },       { "KiB", 1024.0 },
+		{ "M", 1e6 },       { "MB", 1e6 },       { "MiB", 1048576.0 },
+		{ "G", 1e9 },       { "GB", 1e9 },       { "GiB", 1073741824.0 },
+		{ "T", 1e12 },      { "TB", 1e12 },      { "TiB", 1099511627776.0 },
+	};
+	const char *unit;
+	double num, v;
+
+	if (split_number(s, &num, &unit) < 0)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(units); i++) {
+		if (strcmp(unit, units[i].unit) != 0)
+			continue;
+		v = num * units[i].mul;
+		if (v >= 18446744073709551615.0)
+			return -ERANGE;
+		if (v != floor(v))
+			return -EINVAL;
+		*ret = (uint64_t)v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+const char *format_duration(int64_t us, char *buf, size_t n) {
+	if (us % 86400000000LL == 0 && us != 0)
+		snprintf(buf, n, "%" PRId64 "d", (int64_t)(us / 86400000000LL));
+	else if (us % 3600000000LL == 0 && us != 0)
+		snprintf(buf, n, "%" PRId64 "h", (int64_t)(us / 3600000000LL));
+	else if (us % 1000000 == 0)
+		snprintf(buf, n, "%" PRId64 "s", us / 1000000);
+	else if (us % 1000 == 0)
+		snprintf(buf, n, "%" PRId64 "ms", us / 1000);
+	else
+		snprintf(buf, n, "%" PRId64 "us", us);
+	return buf;
+}
+
+char *strdup_printf(const char *fmt, ...) {
+	va_list ap;
+	char *s;
+	int r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return r < 0 ? NULL : s;
+}
+
+bool startswith(const char *s, const char *prefix) {
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/* Small checked helpers shared by the daemon, m2mctl and the tests. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+
+/* Wall-clock µs since the Unix epoch, and monotonic µs. Any thread. */
+int64_t now_us(void);
+int64_t mono_us(void);
+
+/*
+ * Parses a duration: an integer or decimal number followed by one of
+ * us, ms, s, m (or min), h, d, w ("250ms", "5s", "1.5h", "7d"). A bare "0"
+ * is accepted. Returns 0 and *ret_us, or -EINVAL / -ERANGE.
+ */
+int parse_duration(const char *s, int64_t *ret_us);
+
+/*
+ * Parses a size: an integer followed by B, K/KB (1000), KiB (1024), MB,
+ * MiB, GB, GiB, TB, TiB ("512MiB"), or a bare byte count.
+ */
+int parse_size(const char *s, uint64_t *ret);
+
+/* Whole-string checked parsers: no trailing junk, no overflow. */
+int parse_int64(const char *s, int64_t *ret);
+int parse_uint64(const char *s, uint64_t *ret);
+int parse_double(const char *s, double *ret);
+
+/* Formats µs as "1.5s", "250ms" into BUF. Returns BUF. */
+const char *format_duration(int64_t us, char *buf, size_t n);
+
+/* strdup/malloc that the caller must check; here for symmetry with free(). */
+char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* True when S starts with PREFIX. */
+bool startswith(const char *s, const char *prefix);
