@@ -1,0 +1,162 @@
+# SPDX-License-Identifier: MIT
+"""Helpers for the integration tests: run the real m2md from the build tree
+against real files, and read what it wrote with SQLite.
+
+Every wait is bounded; every process a test starts is stopped by PID."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD = os.environ.get("M2M_BUILD_ROOT", os.path.join(os.path.dirname(__file__), "../../build"))
+SOURCE = os.environ.get("M2M_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "../.."))
+M2MD = os.path.join(BUILD, "src", "m2md")
+PLUGIN_DIR = os.path.join(BUILD, "plugins")
+# Under valgrind or sanitizers everything is slower: scale the bounds.
+SLOW = float(os.environ.get("M2M_TEST_SLOW", "1"))
+
+passed = 0
+
+
+def check(cond, what):
+    global passed
+    if not cond:
+        raise AssertionError(what)
+    passed += 1
+
+
+def wait_for(pred, timeout, what, interval=0.05):
+    """Polls PRED until it returns a true value; fails after TIMEOUT seconds."""
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.1fs waiting for %s" % (timeout * SLOW, what))
+        time.sleep(interval)
+
+
+def tmpdir(name):
+    base = os.path.join(BUILD, "tests", "tmp")
+    os.makedirs(base, exist_ok=True)
+    return tempfile.mkdtemp(prefix=name + "-", dir=base)
+
+
+class Gateway:
+    """One m2md process with its own directory, config and database."""
+
+    def __init__(self, name, drivers_toml, storage_extra="", gateway_extra="", directory=None):
+        self.dir = directory or tmpdir(name)
+        self.config = os.path.join(self.dir, "m2md.toml")
+        self.db = os.path.join(self.dir, "m2md.db")
+        self.log = os.path.join(self.dir, "m2md.log")
+        self.proc = None
+        self.write_config(drivers_toml, storage_extra, gateway_extra)
+
+    def write_config(self, drivers_toml, storage_extra="", gateway_extra=""):
+        if "commit_interval" not in storage_extra:
+            storage_extra = 'commit_interval = "50ms"\n' + storage_extra
+        text = ('[gateway]\nid = "gw-test"\nplugin_dir = "%s"\nstats_interval = "0"\n%s\n'
+                '[storage]\npath = "%s"\n%s\n%s\n'
+                % (PLUGIN_DIR, gateway_extra, self.db, storage_extra, drivers_toml))
+        tmp = self.config + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.config)
+
+    def start(self, extra_args=(), preexec_fn=None, wait_ready=True):
+        self.logf = open(self.log, "ab")
+        self.proc = subprocess.Popen([M2MD, "-c", self.config, "--log-level", "debug"] + list(extra_args),
+                                     stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
+                                     preexec_fn=preexec_fn)
+        if wait_ready:
+            wait_for(lambda: "started:" in self.log_text() or self.proc.poll() is not None,
+                     10, "m2md to start")
+            check(self.proc.poll() is None, "m2md is running:\n" + self.log_text())
+        return self
+
+    def log_text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit code."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("m2md did not exit within %ss of SIGTERM" % timeout)
+        self.logf.close()
+        self.proc = None
+        return code
+
+    def kill9(self):
+        self.proc.kill()
+        self.proc.wait()
+        self.logf.close()
+        self.proc = None
+
+    def query(self, sql, args=()):
+        """Reads the database through a separate read-only connection (as m2mctl does)."""
+        con = sqlite3.connect("file:%s?mode=ro" % self.db, uri=True, timeout=5)
+        try:
+            return con.execute(sql, args).fetchall()
+        finally:
+            con.close()
+
+    def point_id(self, name):
+        rows = self.query("SELECT id FROM points WHERE name = ?", (name,))
+        return rows[0][0] if rows else None
+
+    def values(self, name):
+        return [r[0] for r in self.query(
+            "SELECT value FROM readings r JOIN points p ON p.id = r.point "
+            "WHERE p.name = ? ORDER BY r.rowid", (name,))]
+
+    def count(self, name=None):
+        if name is None:
+            return self.query("SELECT count(*) FROM readings")[0][0]
+        return self.query("SELECT count(*) FROM readings r JOIN points p ON p.id = r.point "
+                          "WHERE p.name = ?", (name,))[0][0]
+
+    def __del__(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+
+
+def run_check(config_path, conf_dir=None):
+    """m2md --check: returns (exit code, stdout, stderr)."""
+    args = [M2MD, "--check", "-c", config_path]
+    if conf_dir:
+        args += ["--conf-dir", conf_dir]
+    p = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=30 * SLOW)
+    return p.returncode, p.stdout.decode(), p.stderr.decode()
+
+
+def main(tests):
+    """Runs each test function; prints a summary line meson and CI can read."""
+    failed = 0
+    for t in tests:
+        print("-- %s" % t.__name__, flush=True)
+        try:
+            t()
+        except Exception as e:  # report and go on, so one run shows every failure
+            failed += 1
+            print("FAIL %s: %s" % (t.__name__, e), flush=True)
+            import traceback
+            traceback.print_exc()
+    print("%d checks passed, %d tests failed" % (passed, failed))
+    sys.exit(1 if failed else 0)
