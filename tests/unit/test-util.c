@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: MIT */
+/* Checked parsers for numbers, durations and sizes; the error table. */
+#include <errno.h>
+
+#include "error.h"
+#include "util.h"
+#include "test.h"
+
+static void test_duration(void) {
+	int64_t us;
+
+	ASSERT_OK(parse_duration("250ms", &us));
+	ASSERT_EQ(us, 250000);
+	ASSERT_OK(parse_duration("5s", &us));
+	ASSERT_EQ(us, 5000000);
+	ASSERT_OK(parse_duration("1.5h", &us));
+	ASSERT_EQ(us, 5400000000LL);
+	ASSERT_OK(parse_duration("7d", &us));
+	ASSERT_EQ(us, 7 * 86400000000LL);
+	ASSERT_OK(parse_duration("10min", &us));
+	ASSERT_EQ(us, 600000000LL);
+	ASSERT_OK(parse_duration("2m", &us));
+	ASSERT_EQ(us, 120000000LL);
+	ASSERT_OK(parse_duration("100us", &us));
+	ASSERT_EQ(us, 100);
+	ASSERT_OK(parse_duration("1w", &us));
+	ASSERT_OK(parse_duration("0", &us));
+	ASSERT_EQ(us, 0);
+	ASSERT_EQ(parse_duration("100", &us), -EINVAL); /* a unit is required */
+	ASSERT_EQ(parse_duration("", &us), -EINVAL);
+	ASSERT_EQ(parse_duration("-5s", &us), -EINVAL);
+	ASSERT_EQ(parse_duration("5 s", &us), -EINVAL);
+	ASSERT_EQ(parse_duration("5sec", &us), -EINVAL);
+	ASSERT_EQ(parse_duration("s", &us), -EINVAL);
+	ASSERT_EQ(parse_duration("1e3s", &us), -EINVAL);
+	ASSERT_EQ(parse_duration("99999999999999w", &us), -ERANGE);
+	ASSERT_EQ(parse_duration(NULL, &us), -EINVAL);
+}
+
+static void test_size(void) {
+	uint64_t v;
+
+	ASSERT_OK(parse_size("512MiB", &v));
+	ASSERT_EQ(v, 512ULL << 20);
+	ASSERT_OK(parse_size("1GB", &v));
+	ASSERT_EQ(v, 1000000000ULL);
+	ASSERT_OK(parse_size("64KiB", &v));
+	ASSERT_EQ(v, 65536);
+	ASSERT_OK(parse_size("4096", &v));
+	ASSERT_EQ(v, 4096);
+	ASSERT_OK(parse_size("1.5KiB", &v));
+	ASSERT_EQ(v, 1536);
+	ASSERT_EQ(parse_size("1.3B", &v), -EINVAL);
+	ASSERT_EQ(parse_size("12 parsecs", &v), -EINVAL);
+	ASSERT_EQ(parse_size("-1", &v), -EINVAL);
+	ASSERT_EQ(parse_size("MiB", &v), -EINVAL);
+	ASSERT_EQ(parse_size("99999999TiB", &v), -ERANGE);
+}
+
+static void test_numbers(void) {
+	int64_t i;
+	uint64_t u;
+	double d;
+
+	ASSERT_OK(parse_int64("-42", &i));
+	ASSERT_EQ(i, -42);
+	ASSERT_OK(parse_int64("0x10", &i));
+	ASSERT_EQ(i, 16);
+	ASSERT_EQ(parse_int64("12a", &i), -EINVAL);
+	ASSERT_EQ(parse_int64("", &i), -EINVAL);
+	ASSERT_EQ(parse_int64("99999999999999999999", &i), -ERANGE);
+	ASSERT_OK(parse_uint64("18446744073709551615", &u));
+	ASSERT_EQ(parse_uint64("-1", &u), -EINVAL);
+	ASSERT_OK(parse_double("2.5e3", &d));
+	ASSERT_DOUBLE_EQ(d, 2500, 0);
+	ASSERT_EQ(parse_double("2.5x", &d), -EINVAL);
+	ASSERT_EQ(parse_double("1e999", &d), -ERANGE);
+}
+
+static void test_format(void) {
+	char buf[32];
+
+	ASSERT_STR_EQ(format_duration(250000, buf, sizeof(buf)), "250ms");
+	ASSERT_STR_EQ(format_duration(5000000, buf, sizeof(buf)), "5s");
+	ASSERT_STR_EQ(format_duration(7 * 86400000000LL, buf, sizeof(buf)), "7d");
+	ASSERT_STR_EQ(format_duration(3600000000LL, buf, sizeof(buf)), "1h");
+	ASSERT_STR_EQ(format_duration(1500, buf, sizeof(buf)), "1500us");
+}
+
+static void test_strerror(void) {
+	ASSERT_STR_EQ(m2m_strerror(M2M_EABI), "plugin ABI version mismatch");
+	ASSERT_STR_EQ(m2m_strerror(M2M_ENOTWRITABLE), "point is not writable");
+	ASSERT_STR_EQ(m2m_strerror(-ENOENT), "No such file or directory");
+	ASSERT_STR_EQ(m2m_strerror(-99999), "unknown error");
+}
+
+int main(void) {
+	RUN_TEST(test_duration);
+	RUN_TEST(test_size);
+	RUN_TEST(test_numbers);
+	RUN_TEST(test_format);
+	RUN_TEST(test_strerror);
+	return 0;
+}
