@@ -244,9 +244,10 @@ static void discard_all(struct m2m_host **head) {
  * scratch registry, then unknown keys anywhere. Nothing runs.
  */
 static int load_validated(struct daemon *d, struct config_ref **ret_cfg, struct settings *ret_s,
-                          char **ret_error) {
+                          rules_conf **ret_rules, char **ret_error) {
 	struct m2m_host *created = NULL;
 	struct config_ref *ref = NULL;
+	rules_conf *rc = NULL;
 	registry *scratch = NULL;
 	struct settings s = { 0 };
 	config *c = NULL;
@@ -275,11 +276,16 @@ static int load_validated(struct daemon *d, struct config_ref **ret_cfg, struct 
 			goto fail;
 		list_append(&created, drv);
 	}
+	/* Rules are checked against the points (and attributes) the drivers just declared. */
+	err = rules_conf_parse(c, config_root(c), scratch, &rc);
+	if (err < 0)
+		goto fail;
 	err = config_check_unknown(c, config_root(c));
 	if (err < 0)
 		goto fail;
 	discard_all(&created);
 	registry_free(scratch);
+	*ret_rules = rc;
 	*ret_cfg = ref;
 	*ret_s = s;
 	return 0;
@@ -287,6 +293,7 @@ static int load_validated(struct daemon *d, struct config_ref **ret_cfg, struct 
 fail:
 	if (!*ret_error)
 		*ret_error = strdup(config_last_error(c) ? config_last_error(c) : m2m_strerror(err));
+	rules_conf_free(rc);
 	discard_all(&created);
 	registry_free(scratch);
 	settings_done(&s);
@@ -298,11 +305,13 @@ int daemon_check(const char *path, const char *confd_dir, char **ret_error) {
 	struct daemon d = { .config_path = (char *)path, .confd_dir = confd_dir };
 	struct config_ref *ref;
 	struct settings s;
+	rules_conf *rc;
 	int err;
 
-	err = load_validated(&d, &ref, &s, ret_error);
+	err = load_validated(&d, &ref, &s, &rc, ret_error);
 	if (err < 0)
 		return err;
+	rules_conf_free(rc);
 	settings_done(&s);
 	config_ref_put(ref);
 	return 0;
@@ -356,6 +365,8 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 		cJSON_AddBoolToObject(st, "failing", ss.failing);
 		cJSON_AddStringToObject(st, "last_error", ss.last_error_text);
 	}
+	if (d->rules)
+		cJSON_AddItemToObject(o, "alarms", rules_status_json(d->rules));
 	drivers = cJSON_AddArrayToObject(o, "drivers");
 	for (int pass = 0; drivers && pass < 3; pass++) {
 		struct m2m_host *drv = pass == 0 ? d->drivers : pass == 1 ? d->retired : d->pending;
@@ -463,6 +474,73 @@ int daemon_write(struct daemon *d, const char *origin, const char *name, double 
 	return driver_write(drv, origin, p, value, cb, arg);
 }
 
+/* --- rules --- */
+
+static void rules_event(void *ctx, const struct store_event *e) {
+	struct daemon *d = ctx;
+
+	if (d->store)
+		store_put_event(d->store, e);
+}
+
+static int rules_write(void *ctx, const char *origin, const char *point, double value,
+                       void (*cb)(int status, const char *error_text, void *arg), void *arg) {
+	return daemon_write(ctx, origin, point, value, cb, arg);
+}
+
+static void on_rules_timer(uv_timer_t *t) {
+	struct daemon *d = t->data;
+
+	d->rules_timer_due = INT64_MAX;
+	if (d->rules) {
+		rules_advance(d->rules, mono_us());
+		daemon_rules_schedule(d);
+	}
+}
+
+void daemon_rules_schedule(struct daemon *d) {
+	int64_t due = d->rules ? rules_next_deadline(d->rules) : INT64_MAX, delay;
+
+	if (due == d->rules_timer_due || d->stopping)
+		return;
+	d->rules_timer_due = due;
+	if (due == INT64_MAX) {
+		uv_timer_stop(&d->rules_timer);
+		return;
+	}
+	delay = due - mono_us();
+	/* Round up: firing a millisecond early would find nothing due yet. */
+	uv_timer_start(&d->rules_timer, on_rules_timer, delay > 0 ? (uint64_t)(delay + 999) / 1000 : 0, 0);
+}
+
+/* Installs the rules of a (re)loaded config; takes over RC (which may be NULL). */
+static int apply_rules(struct daemon *d, rules_conf *rc) {
+	struct rules_env env = {
+		.ctx = d,
+		.reg = d->reg,
+		.event = rules_event,
+		.write = rules_write,
+		.publish = NULL,
+		.gateway_id = d->settings.gateway_id,
+	};
+	int err;
+
+	if (!rc) {
+		rules_free(d->rules);
+		d->rules = NULL;
+		daemon_rules_schedule(d);
+		return 0;
+	}
+	if (d->rules)
+		err = rules_reconfigure(d->rules, rc, mono_us());
+	else
+		err = rules_new(&env, rc, mono_us(), &d->rules);
+	if (err < 0)
+		log_error("cannot install the rules: %s", m2m_strerror(err));
+	daemon_rules_schedule(d);
+	return err;
+}
+
 /* --- start, reload, stop --- */
 
 static void apply_log_level(struct daemon *d) {
@@ -523,6 +601,7 @@ static void reload(struct daemon *d) {
 	struct m2m_host *drv, *next, *created = NULL;
 	struct config_ref *ref;
 	struct settings s;
+	rules_conf *rc = NULL;
 	char *error = NULL;
 	bool *matched = NULL, dir_same;
 	int err;
@@ -535,7 +614,7 @@ static void reload(struct daemon *d) {
 	}
 	sd_notify(0, "RELOADING=1");
 	log_notice("reloading configuration from %s", d->config_path);
-	err = load_validated(d, &ref, &s, &error);
+	err = load_validated(d, &ref, &s, &rc, &error);
 	if (err < 0) {
 		d->reloads_failed++;
 		log_error("reload failed, keeping the running configuration: %s", error ? error : m2m_strerror(err));
@@ -606,6 +685,8 @@ static void reload(struct daemon *d) {
 	config_ref_put(d->cfg);
 	d->cfg = ref;
 	apply_log_level(d);
+	apply_rules(d, rc);
+	rc = NULL;
 	d->reload_busy = true;
 	if (d->retiring == 0) {
 		finish_reload(d);
@@ -628,6 +709,7 @@ fail:
 	}
 	free(error);
 	free(matched);
+	rules_conf_free(rc);
 	settings_done(&s);
 	config_ref_put(ref);
 	sd_notify(0, "READY=1");
@@ -641,6 +723,7 @@ static void close_handles(struct daemon *d) {
 	uv_handle_t *hs[] = {
 		(uv_handle_t *)&d->sig_term, (uv_handle_t *)&d->sig_int, (uv_handle_t *)&d->sig_hup,
 		(uv_handle_t *)&d->stats_timer, (uv_handle_t *)&d->watchdog_timer,
+		(uv_handle_t *)&d->rules_timer,
 	};
 	for (size_t i = 0; i < ELEMENTSOF(hs); i++)
 		if (!uv_is_closing(hs[i]))
@@ -701,6 +784,7 @@ static void seed_point(void *arg, uint32_t id, const char *name) {
 int daemon_run(const char *path, const char *confd_dir, int log_level_override) {
 	struct daemon *d;
 	uv_loop_t loop;
+	rules_conf *rc = NULL;
 	char *error = NULL;
 	uint64_t wd_usec = 0;
 	int err, code = EXIT_FAILURE;
@@ -715,7 +799,7 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	if (!d->config_path)
 		goto out_free;
 
-	err = load_validated(d, &d->cfg, &d->settings, &error);
+	err = load_validated(d, &d->cfg, &d->settings, &rc, &error);
 	if (err < 0) {
 		log_error("%s", error ? error : m2m_strerror(err));
 		code = EXIT_CONFIG;
@@ -728,6 +812,15 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	if (err < 0) {
 		log_error("%s", error ? error : m2m_strerror(err));
 		goto out_free;
+	}
+	{
+		struct store_open_info info;
+		store_get_open_info(d->store, &info);
+		if (info.unclean && !info.quarantined_to)
+			log_warning("%s: the last shutdown was unclean; quick_check found the database intact",
+			            d->settings.store_path);
+		if (info.created)
+			log_info("%s: created a new database", d->settings.store_path);
 	}
 	if ((err = store_load_points(d->store, seed_point, d)) < 0) {
 		log_error("%s: cannot read the points table: %s", d->settings.store_path, m2m_strerror(err));
@@ -761,7 +854,16 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	loop_lag_start(&d->lag, d->loop, LAG_INTERVAL_MS);
 	uv_timer_init(d->loop, &d->stats_timer);
 	uv_timer_init(d->loop, &d->watchdog_timer);
-	d->stats_timer.data = d->watchdog_timer.data = d;
+	uv_timer_init(d->loop, &d->rules_timer);
+	d->stats_timer.data = d->watchdog_timer.data = d->rules_timer.data = d;
+	d->rules_timer_due = INT64_MAX;
+	/* Alarm states come back from the events table before the first reading. */
+	if (rc) {
+		if (apply_rules(d, rc) == 0 && (err = rules_restore(d->rules, d->settings.store_path)) < 0)
+			log_warning("cannot restore alarm states from %s: %s", d->settings.store_path,
+			            m2m_strerror(err));
+		rc = NULL;
+	}
 	if (d->settings.stats_interval_us > 0) {
 		uint64_t every = (uint64_t)(d->settings.stats_interval_us / 1000);
 		uv_timer_start(&d->stats_timer, on_stats, every, every);
@@ -803,6 +905,8 @@ out_store:
 out_free:
 	free(error);
 	free(d->batch);
+	rules_conf_free(rc);
+	rules_free(d->rules);
 	if (d->retired == NULL && d->drivers == NULL) {
 		registry_free(d->reg);
 		settings_done(&d->settings);

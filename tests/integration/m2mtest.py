@@ -71,18 +71,25 @@ class Gateway:
 
     def start(self, extra_args=(), preexec_fn=None, wait_ready=True):
         self.logf = open(self.log, "ab")
+        # Only what this run logs counts; the log file is shared by restarts.
+        self.log_start = self.logf.tell()
         self.proc = subprocess.Popen([M2MD, "-c", self.config, "--log-level", "debug"] + list(extra_args),
                                      stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
                                      preexec_fn=preexec_fn)
         if wait_ready:
-            wait_for(lambda: "started:" in self.log_text() or self.proc.poll() is not None,
+            wait_for(lambda: "started:" in self.log_text()[self.log_start:] or self.proc.poll() is not None,
                      10, "m2md to start")
             check(self.proc.poll() is None, "m2md is running:\n" + self.log_text())
         return self
 
     def log_text(self):
+        """The whole log, of every run of this gateway."""
         with open(self.log, "rb") as f:
             return f.read().decode("utf-8", "replace")
+
+    def run_log(self):
+        """What the current (or last) run logged."""
+        return self.log_text()[getattr(self, "log_start", 0):]
 
     def signal(self, sig):
         self.proc.send_signal(sig)
