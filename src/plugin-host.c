@@ -43,9 +43,9 @@ static int check_trusted(const char *what, const char *path, const struct stat *
 static int load(const char *dir, const char *name, struct plugin **ret, char **ret_error) {
 	const struct m2m_plugin *desc;
 	m2m_plugin_entry_fn entry;
-	char fdpath[64], *path = NULL;
+	char *path = NULL;
 	struct plugin *p = NULL;
-	struct stat st;
+	struct stat st, st2;
 	void *dl = NULL;
 	int fd = -1, err;
 
@@ -91,12 +91,22 @@ static int load(const char *dir, const char *name, struct plugin **ret, char **r
 	if ((err = check_trusted("the plugin file", path, &st, ret_error)) < 0)
 		goto fail;
 
-	/* Load exactly the file that was checked, not whatever the path names now. */
-	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
-	dl = dlopen(fdpath, RTLD_NOW | RTLD_LOCAL);
+	/*
+	 * dlopen() by the real path: glibc identifies loaded objects by name, so
+	 * loading through /proc/self/fd/N would hand back whatever plugin was
+	 * loaded earlier under the same (reused) fd number. The file must still
+	 * be the one checked above; since only root or our own user can change
+	 * that directory, a mismatch means someone who already could is racing us.
+	 */
+	dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!dl) {
 		err = -ENOEXEC;
 		*ret_error = strdup_printf("%s: cannot load plugin: %s", path, dlerror());
+		goto fail;
+	}
+	if (stat(path, &st2) < 0 || st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
+		err = -EPERM;
+		*ret_error = strdup_printf("%s: plugin file changed while it was being loaded", path);
 		goto fail;
 	}
 	entry = (m2m_plugin_entry_fn)(uintptr_t)dlsym(dl, M2M_PLUGIN_ENTRY_NAME);

@@ -3,9 +3,9 @@
  * The plugin loader. Plugins load only from the configured plugin
  * directory, by a plain name ("modbus" -> DIR/modbus.so); the directory and
  * the file must not be writable by group or others and must belong to root
- * or to the user m2md runs as. The checked file is the one loaded: it is
- * opened once and dlopen()ed through /proc/self/fd, so it cannot be swapped
- * between the check and the load.
+ * or to the user m2md runs as. The file is checked through an open fd and
+ * its identity (device and inode) checked again after dlopen(), so a file
+ * swapped between the check and the load is refused.
  */
 #pragma once
 

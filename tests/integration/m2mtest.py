@@ -61,7 +61,9 @@ class Gateway:
     def write_config(self, drivers_toml, storage_extra="", gateway_extra=""):
         if "commit_interval" not in storage_extra:
             storage_extra = 'commit_interval = "50ms"\n' + storage_extra
-        text = ('[gateway]\nid = "gw-test"\nplugin_dir = "%s"\nstats_interval = "0"\n%s\n'
+        if "stats_interval" not in gateway_extra:
+            gateway_extra = 'stats_interval = "0"\n' + gateway_extra
+        text = ('[gateway]\nid = "gw-test"\nplugin_dir = "%s"\n%s\n'
                 '[storage]\npath = "%s"\n%s\n%s\n'
                 % (PLUGIN_DIR, gateway_extra, self.db, storage_extra, drivers_toml))
         tmp = self.config + ".tmp"
@@ -73,7 +75,8 @@ class Gateway:
         self.logf = open(self.log, "ab")
         # Only what this run logs counts; the log file is shared by restarts.
         self.log_start = self.logf.tell()
-        self.proc = subprocess.Popen([M2MD, "-c", self.config, "--log-level", "debug"] + list(extra_args),
+        wrapper = list(getattr(self, "wrapper", []))
+        self.proc = subprocess.Popen(wrapper + [M2MD, "-c", self.config, "--log-level", "debug"] + list(extra_args),
                                      stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
                                      preexec_fn=preexec_fn)
         if wait_ready:

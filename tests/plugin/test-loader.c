@@ -86,6 +86,27 @@ static void test_good(void) {
 	ASSERT(set.list == NULL);
 }
 
+/*
+ * Two different plugins loaded one after the other must be two objects,
+ * however the loader opens them (a loader that dlopen()s /proc/self/fd/N
+ * gets the first one back for the second when the fd number is reused).
+ */
+static void test_distinct(void) {
+	struct plugin_set set = { 0 };
+	struct plugin *a, *b;
+	char *error;
+
+	install("good", "first", 0644);
+	install("fail-start", "second", 0644);
+	ASSERT_OK(load("first", &set, &a, &error));
+	ASSERT_OK(load("second", &set, &b, &error));
+	ASSERT(a != b);
+	ASSERT(a->dl != b->dl);
+	ASSERT(a->desc != b->desc);
+	plugin_put(&set, a);
+	plugin_put(&set, b);
+}
+
 static void test_abi(void) {
 	install("wrong-major", "major", 0644);
 	expect_error("major", -EPROTO, "built for ABI 2.0, this m2md provides ABI 1.0");
@@ -146,6 +167,7 @@ int main(int argc, char **argv) {
 	ASSERT(mkdtemp(dir));
 
 	RUN_TEST(test_good);
+	RUN_TEST(test_distinct);
 	RUN_TEST(test_abi);
 	RUN_TEST(test_untrusted);
 	RUN_TEST(test_names);
