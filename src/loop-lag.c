@@ -63,17 +63,13 @@ int64_t lag_histogram_quantile(const struct lag_histogram *h, double q) {
 }
 
 /*
- * libuv runs timers on its millisecond loop clock: a timer is due at
- * (loop time + timeout) ms and fires once the loop clock reaches that. The
- * lag is measured against exactly that due time in the same monotonic
- * clock, so it includes the up to 1 ms of libuv's timer granularity and
- * every microsecond the loop spent elsewhere.
+ * The lag is how much later than asked the loop ran the timer: measured
+ * from the exact monotonic time the timer was armed plus its interval.
+ * libuv keeps timers on a millisecond clock that it truncates, so a timer
+ * may fire up to 1 ms early by that measure; early counts as zero lag.
  */
 static void arm(struct loop_lag *l) {
-	uv_loop_t *loop = l->timer.loop;
-
-	uv_update_time(loop);
-	l->expected_us = (int64_t)(uv_now(loop) + l->interval_ms) * 1000;
+	l->expected_us = (int64_t)(uv_hrtime() / 1000) + (int64_t)l->interval_ms * 1000;
 	uv_timer_start(&l->timer, on_tick_cb, l->interval_ms, 0);
 }
 

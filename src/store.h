@@ -17,7 +17,7 @@
  *   points(id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL, unit TEXT,
  *          kind TEXT, created_us INTEGER)
  *   readings(point INTEGER NOT NULL, ts INTEGER NOT NULL, value REAL,
- *            quality INTEGER NOT NULL)  + index readings_point_ts(point, ts)
+ *            quality INTEGER NOT NULL)  + index readings_ts(ts)
  *   events(id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL,
  *          source TEXT, point INTEGER, value REAL, from_state TEXT,
  *          to_state TEXT, text TEXT)
@@ -130,6 +130,108 @@ struct store_open_info {
 	const char *quarantined_to; /* where a corrupt file was moved, or NULL */
 };
 void store_get_open_info(store *s, struct store_open_info *ret);
+
+/*
+ * The MQTT outbox (store-and-forward for QoS 1 messages).
+ *
+ * The loop thread names each row by a key it assigns (strictly increasing;
+ * start from store_outbox_get_info().max_key + 1). Inserts, deletes (on
+ * PUBACK) and reservations of the per-gateway payload sequence number are
+ * queued like readings and committed in the same transactions, in the
+ * order they were queued; they are never dropped by queue_limit (the MQTT
+ * side bounds them). The loop never waits for SQLite: after a commit (or a
+ * fetch, or a bound enforcement) that concerns the outbox, the storage
+ * thread calls the notify function, and the loop collects the results with
+ * store_outbox_poll(). Rows are read back (after a restart, or when the
+ * MQTT side keeps only a window of the outbox in memory) by an
+ * asynchronous store_outbox_fetch() whose rows arrive through the same
+ * poll.
+ */
+struct store_outbox_msg {
+	int64_t key;         /* assigned by the caller, increasing */
+	int64_t ts_us;       /* when it was queued, for max_age */
+	const char *topic;
+	const void *payload;
+	size_t len;
+	int qos;
+	bool retain;
+};
+
+/* A row read back by a fetch. One allocation; free with store_outbox_rows_free. */
+struct store_outbox_row {
+	struct store_outbox_row *next;
+	int64_t key, ts_us;
+	char *topic;
+	void *payload;
+	size_t len;
+	int qos;
+	bool retain;
+	char data[];
+};
+
+/* What store_open found in the outbox, for the MQTT side's start. */
+struct store_outbox_info {
+	uint64_t count;      /* rows */
+	int64_t min_key;     /* 0 when empty */
+	int64_t max_key;     /* 0 when empty */
+	/*
+	 * The first payload sequence number this run may use. After a clean
+	 * shutdown it is the exact next number; otherwise it is the durably
+	 * reserved bound, so that a number is never used twice, even when a
+	 * power cut lost transactions (then consumers see a gap, never a
+	 * repeat).
+	 */
+	int64_t seq_next;
+	int64_t seq_reserved; /* numbers below this are durably reserved */
+};
+void store_outbox_get_info(store *s, struct store_outbox_info *ret);
+
+/* Queues an insert (copied). Loop thread. 0 or -ENOMEM. */
+int store_outbox_put(store *s, const struct store_outbox_msg *m);
+/* Queues the delete of one row (its PUBACK arrived). Loop thread. */
+int store_outbox_delete(store *s, int64_t key);
+/*
+ * Queues a durable reservation of payload sequence numbers below UPTO: the
+ * transaction that carries it is committed with synchronous=FULL. The
+ * confirmed bound comes back as seq_reserved in store_outbox_poll().
+ */
+int store_outbox_reserve_seq(store *s, int64_t upto);
+/* The exact next sequence number, written at the clean shutdown. Any time. */
+void store_outbox_set_seq_next(store *s, int64_t next);
+/*
+ * Bounds of the table, enforced by the storage thread after commits and
+ * once a second: beyond MAX_MESSAGES rows (0 = no bound) or older than
+ * MAX_AGE_US (0 = no bound), the oldest rows are deleted and counted.
+ */
+void store_outbox_set_bounds(store *s, uint64_t max_messages, int64_t max_age_us);
+/*
+ * Asks for at most MAX rows with AFTER < key <= UPTO, in key order, read
+ * after everything queued before this call is committed. One fetch at a
+ * time: -EBUSY while one is outstanding.
+ */
+int store_outbox_fetch(store *s, int64_t after, int64_t upto, size_t max);
+/*
+ * FN(ARG) is called on the storage thread, with the store's lock held
+ * (it must only wake the loop, e.g. uv_async_send), whenever poll has
+ * something new. NULL turns it off; once this returns, FN is not running
+ * and will not be called again.
+ */
+void store_outbox_set_notify(store *s, void (*fn)(void *arg), void *arg);
+
+struct store_outbox_state {
+	int64_t committed_key;   /* every queued insert with key <= this is committed */
+	int64_t seq_reserved;    /* durably reserved sequence numbers: below this */
+	int64_t dropped_before;  /* rows with key < this were deleted by the bounds */
+	uint64_t dropped;        /* rows deleted by the bounds, total */
+	uint64_t count;          /* rows in the table at the last commit */
+	bool fetch_done;         /* the outstanding fetch finished: rows below */
+	int fetch_error;         /* its error, 0 if none */
+	struct store_outbox_row *fetched; /* taken over by the caller */
+	size_t n_fetched;
+};
+/* Collects what the thread has for the outbox. Loop thread. */
+void store_outbox_poll(store *s, struct store_outbox_state *ret);
+void store_outbox_rows_free(struct store_outbox_row *r);
 
 /*
  * Asks the thread to commit what is queued now (for tests and reload).
