@@ -238,18 +238,34 @@ static void discard_all(struct m2m_host **head) {
 
 /* --- validation, shared by --check, start and reload --- */
 
+/* Everything a validated configuration consists of. */
+struct loaded {
+	struct config_ref *cfg;
+	struct settings s;
+	rules_conf *rules;
+	mqtt_conf *mqtt;
+	ctl_conf *ctl;
+};
+
+static void loaded_done(struct loaded *l) {
+	rules_conf_free(l->rules);
+	mqtt_conf_free(l->mqtt);
+	ctl_conf_free(l->ctl);
+	settings_done(&l->s);
+	config_ref_put(l->cfg);
+	memset(l, 0, sizeof(*l));
+}
+
 /*
  * Loads the config and checks all of it: the core's keys, then every
  * driver's section by creating a throw-away instance of its plugin into a
- * scratch registry, then unknown keys anywhere. Nothing runs.
+ * scratch registry, then the rules against the points the drivers declared,
+ * then unknown keys anywhere. Nothing runs.
  */
-static int load_validated(struct daemon *d, struct config_ref **ret_cfg, struct settings *ret_s,
-                          rules_conf **ret_rules, char **ret_error) {
+static int load_validated(struct daemon *d, struct loaded *ret, char **ret_error) {
+	struct loaded l = { 0 };
 	struct m2m_host *created = NULL;
-	struct config_ref *ref = NULL;
-	rules_conf *rc = NULL;
 	registry *scratch = NULL;
-	struct settings s = { 0 };
 	config *c = NULL;
 	int err;
 
@@ -257,27 +273,33 @@ static int load_validated(struct daemon *d, struct config_ref **ret_cfg, struct 
 	err = config_load(d->config_path, d->confd_dir, &c, ret_error);
 	if (err < 0)
 		return err;
-	ref = config_ref_new(c);
-	if (!ref) {
+	l.cfg = config_ref_new(c);
+	if (!l.cfg) {
 		config_free(c);
 		return -ENOMEM;
 	}
-	err = settings_parse(c, d->config_path, &s);
+	err = settings_parse(c, d->config_path, &l.s);
+	if (err < 0)
+		goto fail;
+	err = mqtt_conf_parse(c, config_root(c), l.s.gateway_id, &l.mqtt);
+	if (err < 0)
+		goto fail;
+	err = ctl_conf_parse(c, config_root(c), &l.ctl);
 	if (err < 0)
 		goto fail;
 	err = registry_new(&scratch);
 	if (err < 0)
 		goto fail;
 	/* All instances live until the end, so a point's owner can be named in a clash. */
-	for (size_t i = 0; i < s.n_drivers; i++) {
+	for (size_t i = 0; i < l.s.n_drivers; i++) {
 		struct m2m_host *drv;
-		err = driver_create(d, scratch, true, ref, &s.drivers[i], &drv, ret_error);
+		err = driver_create(d, scratch, true, l.cfg, &l.s.drivers[i], &drv, ret_error);
 		if (err < 0)
 			goto fail;
 		list_append(&created, drv);
 	}
 	/* Rules are checked against the points (and attributes) the drivers just declared. */
-	err = rules_conf_parse(c, config_root(c), scratch, &rc);
+	err = rules_conf_parse(c, config_root(c), scratch, &l.rules);
 	if (err < 0)
 		goto fail;
 	err = config_check_unknown(c, config_root(c));
@@ -285,35 +307,27 @@ static int load_validated(struct daemon *d, struct config_ref **ret_cfg, struct 
 		goto fail;
 	discard_all(&created);
 	registry_free(scratch);
-	*ret_rules = rc;
-	*ret_cfg = ref;
-	*ret_s = s;
+	*ret = l;
 	return 0;
 
 fail:
 	if (!*ret_error)
 		*ret_error = strdup(config_last_error(c) ? config_last_error(c) : m2m_strerror(err));
-	rules_conf_free(rc);
 	discard_all(&created);
 	registry_free(scratch);
-	settings_done(&s);
-	config_ref_put(ref);
+	loaded_done(&l);
 	return err < 0 ? err : -EINVAL;
 }
 
 int daemon_check(const char *path, const char *confd_dir, char **ret_error) {
 	struct daemon d = { .config_path = (char *)path, .confd_dir = confd_dir };
-	struct config_ref *ref;
-	struct settings s;
-	rules_conf *rc;
+	struct loaded l;
 	int err;
 
-	err = load_validated(&d, &ref, &s, &rc, ret_error);
+	err = load_validated(&d, &l, ret_error);
 	if (err < 0)
 		return err;
-	rules_conf_free(rc);
-	settings_done(&s);
-	config_ref_put(ref);
+	loaded_done(&l);
 	return 0;
 }
 
@@ -367,6 +381,8 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 	}
 	if (d->rules)
 		cJSON_AddItemToObject(o, "alarms", rules_status_json(d->rules));
+	if (d->mqtt)
+		cJSON_AddItemToObject(o, "mqtt", mqtt_status_json(d->mqtt));
 	drivers = cJSON_AddArrayToObject(o, "drivers");
 	for (int pass = 0; drivers && pass < 3; pass++) {
 		struct m2m_host *drv = pass == 0 ? d->drivers : pass == 1 ? d->retired : d->pending;
@@ -474,6 +490,10 @@ int daemon_write(struct daemon *d, const char *origin, const char *name, double 
 	return driver_write(drv, origin, p, value, cb, arg);
 }
 
+static void retire_done(struct daemon *d);
+static void finish_reload(struct daemon *d);
+static void reload(struct daemon *d);
+
 /* --- rules --- */
 
 static void rules_event(void *ctx, const struct store_event *e) {
@@ -486,6 +506,14 @@ static void rules_event(void *ctx, const struct store_event *e) {
 static int rules_write(void *ctx, const char *origin, const char *point, double value,
                        void (*cb)(int status, const char *error_text, void *arg), void *arg) {
 	return daemon_write(ctx, origin, point, value, cb, arg);
+}
+
+static int rules_publish(void *ctx, const char *topic, const char *payload, int qos, bool retain) {
+	struct daemon *d = ctx;
+
+	if (!d->mqtt)
+		return -ENOTCONN;
+	return mqtt_publish(d->mqtt, topic, payload, qos, retain);
 }
 
 static void on_rules_timer(uv_timer_t *t) {
@@ -520,7 +548,7 @@ static int apply_rules(struct daemon *d, rules_conf *rc) {
 		.reg = d->reg,
 		.event = rules_event,
 		.write = rules_write,
-		.publish = NULL,
+		.publish = rules_publish,
 		.gateway_id = d->settings.gateway_id,
 	};
 	int err;
@@ -541,6 +569,158 @@ static int apply_rules(struct daemon *d, rules_conf *rc) {
 	return err;
 }
 
+/* --- MQTT --- */
+
+static cJSON *mqtt_drivers_json(void *ctx) {
+	struct daemon *d = ctx;
+	cJSON *a = cJSON_CreateArray();
+
+	for (struct m2m_host *drv = d->drivers; a && drv; drv = drv->next)
+		cJSON_AddItemToArray(a, cJSON_CreateString(drv->name));
+	return a;
+}
+
+static void on_mqtt_retired(void *arg) {
+	struct daemon *d = arg;
+	mqtt *m = d->mqtt;
+
+	d->mqtt = NULL;
+	mqtt_free(m);
+	retire_done(d);
+}
+
+/* Installs the [mqtt] of a (re)loaded config; takes over MC (which may be NULL). */
+static void apply_mqtt(struct daemon *d, mqtt_conf *mc) {
+	struct mqtt_env env = {
+		.ctx = d,
+		.loop = d->loop,
+		.store = d->store,
+		.reg = d->reg,
+		.gateway_id = d->settings.gateway_id,
+		.version = M2M_VERSION,
+		.drivers_json = mqtt_drivers_json,
+		.write = rules_write,
+		.event = rules_event,
+	};
+	int err;
+
+	if (!mc) {
+		if (d->mqtt) {
+			/* Counted like a retiring driver, so shutdown and reload wait for it. */
+			d->retiring++;
+			mqtt_stop(d->mqtt, on_mqtt_retired, d);
+		}
+		return;
+	}
+	if (d->mqtt)
+		err = mqtt_reconfigure(d->mqtt, mc);
+	else
+		err = mqtt_new(&env, mc, &d->mqtt);
+	if (err < 0)
+		log_error("cannot start MQTT: %s", m2m_strerror(err));
+}
+
+/* --- control socket --- */
+
+static cJSON *point_json(const struct point *p) {
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	cJSON_AddNumberToObject(o, "id", p->id);
+	cJSON_AddStringToObject(o, "name", p->name);
+	cJSON_AddStringToObject(o, "unit", p->a.unit ? p->a.unit : "");
+	cJSON_AddStringToObject(o, "kind", p->a.kind == POINT_BOOL ? "bool" :
+	                                   p->a.kind == POINT_STRING ? "string" : "number");
+	cJSON_AddBoolToObject(o, "writable", p->a.writable);
+	cJSON_AddStringToObject(o, "driver", p->owner ? ((struct m2m_host *)p->owner)->name : "");
+	if (!isnan(p->a.min))
+		cJSON_AddNumberToObject(o, "min", p->a.min);
+	if (!isnan(p->a.max))
+		cJSON_AddNumberToObject(o, "max", p->a.max);
+	if (p->has_value) {
+		cJSON_AddNumberToObject(o, "ts", (double)p->ts_us);
+		if (p->a.kind == POINT_STRING)
+			cJSON_AddStringToObject(o, "value", p->text ? p->text : "");
+		else if (isfinite(p->value))
+			cJSON_AddNumberToObject(o, "value", p->value);
+		else
+			cJSON_AddNullToObject(o, "value");
+		cJSON_AddStringToObject(o, "quality", quality_name(p->quality));
+	}
+	cJSON_AddNumberToObject(o, "readings", (double)p->readings);
+	return o;
+}
+
+static cJSON *ctl_points(void *ctx, const char *device) {
+	struct daemon *d = ctx;
+	size_t n = device ? strlen(device) : 0;
+	cJSON *a = cJSON_CreateArray();
+
+	/* Bounded by the number of points, and only on request: not a per-tick scan. */
+	for (uint32_t id = 1; a && id < registry_end(d->reg); id++) {
+		struct point *p = registry_get(d->reg, id);
+		if (!p || !p->declared)
+			continue;
+		if (device && (strncmp(p->name, device, n) != 0 || p->name[n] != '/'))
+			continue;
+		cJSON_AddItemToArray(a, point_json(p));
+	}
+	return a;
+}
+
+static cJSON *ctl_read(void *ctx, const char *name) {
+	struct daemon *d = ctx;
+	struct point *p = registry_find(d->reg, name);
+
+	return p && p->declared ? point_json(p) : NULL;
+}
+
+static cJSON *ctl_status(void *ctx) {
+	return daemon_status_json(ctx);
+}
+
+static cJSON *ctl_rules(void *ctx) {
+	struct daemon *d = ctx;
+	return d->rules ? rules_status_json(d->rules) : NULL;
+}
+
+static int ctl_ack(void *ctx, const char *rule, const char *point) {
+	struct daemon *d = ctx;
+	return d->rules ? rules_ack(d->rules, rule, point) : -ENOENT;
+}
+
+static void ctl_reload(void *ctx) {
+	reload(ctx);
+}
+
+static void on_ctl_closed(void *arg) {
+	struct daemon *d = arg;
+
+	ctl_server_free(d->ctl);
+	d->ctl = NULL;
+	retire_done(d);
+}
+
+/* Opens the control socket; a failure is logged and the gateway runs on without it. */
+static void start_ctl(struct daemon *d, ctl_conf *cc) {
+	struct ctl_env env = {
+		.ctx = d,
+		.loop = d->loop,
+		.status = ctl_status,
+		.points = ctl_points,
+		.read = ctl_read,
+		.write = rules_write,
+		.rules = ctl_rules,
+		.ack = ctl_ack,
+		.reload = ctl_reload,
+	};
+	int err = ctl_server_new(&env, cc, &d->ctl);
+
+	if (err < 0)
+		log_error("control socket unavailable, running without it: %s", m2m_strerror(err));
+}
+
 /* --- start, reload, stop --- */
 
 static void apply_log_level(struct daemon *d) {
@@ -552,7 +732,6 @@ static void apply_log_level(struct daemon *d) {
 		log_set_max_level(LOG_INFO);
 }
 
-static void reload(struct daemon *d);
 
 static void finish_reload(struct daemon *d) {
 	struct m2m_host *drv;
@@ -581,14 +760,22 @@ static void finish_reload(struct daemon *d) {
 	}
 }
 
+/* One retiring driver (or the MQTT client) is gone. */
+static void retire_done(struct daemon *d) {
+	if (--d->retiring > 0)
+		return;
+	if (d->stopping) {
+		uv_timer_stop(&d->shutdown_timer);
+		uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
+	} else if (d->reload_busy)
+		finish_reload(d);
+}
+
 static void on_retired(struct m2m_host *drv, void *arg) {
 	struct daemon *d = arg;
 
 	list_remove(&d->retired, drv);
-	if (--d->retiring == 0 && d->reload_busy && !d->stopping)
-		finish_reload(d);
-	else if (d->retiring == 0 && d->stopping)
-		uv_timer_stop(&d->shutdown_timer), uv_close((uv_handle_t *)&d->shutdown_timer, NULL);
+	retire_done(d);
 }
 
 static bool drivers_equal(const struct m2m_host *drv, const struct driver_conf *dc, bool dir_same) {
@@ -599,9 +786,7 @@ static bool drivers_equal(const struct m2m_host *drv, const struct driver_conf *
 
 static void reload(struct daemon *d) {
 	struct m2m_host *drv, *next, *created = NULL;
-	struct config_ref *ref;
-	struct settings s;
-	rules_conf *rc = NULL;
+	struct loaded l;
 	char *error = NULL;
 	bool *matched = NULL, dir_same;
 	int err;
@@ -614,41 +799,44 @@ static void reload(struct daemon *d) {
 	}
 	sd_notify(0, "RELOADING=1");
 	log_notice("reloading configuration from %s", d->config_path);
-	err = load_validated(d, &ref, &s, &rc, &error);
+	err = load_validated(d, &l, &error);
 	if (err < 0) {
-		d->reloads_failed++;
-		log_error("reload failed, keeping the running configuration: %s", error ? error : m2m_strerror(err));
 		struct store_event e = { .ts_us = now_us(), .kind = "reload", .value = NAN,
 		                         .to_state = "failed", .text = error };
+		d->reloads_failed++;
+		log_error("reload failed, keeping the running configuration: %s",
+		          error ? error : m2m_strerror(err));
 		if (d->store)
 			store_put_event(d->store, &e);
 		free(error);
 		sd_notify(0, "READY=1");
 		return;
 	}
-	/* Storage stays open across a reload; a change of its file needs a restart. */
-	if (strcmp(s.store_path, d->settings.store_path) != 0)
+	/* Storage and the control socket stay open across a reload; their settings need a restart. */
+	if (strcmp(l.s.store_path, d->settings.store_path) != 0)
 		log_warning("storage.path changed to %s: takes effect after a restart; still writing %s",
-		            s.store_path, d->settings.store_path);
-	matched = calloc(s.n_drivers ? s.n_drivers : 1, sizeof(*matched));
-	if (!matched)
+		            l.s.store_path, d->settings.store_path);
+	matched = calloc(l.s.n_drivers ? l.s.n_drivers : 1, sizeof(*matched));
+	if (!matched) {
+		err = -ENOMEM;
 		goto fail;
-	dir_same = strcmp(s.plugin_dir, d->settings.plugin_dir) == 0;
+	}
+	dir_same = strcmp(l.s.plugin_dir, d->settings.plugin_dir) == 0;
 
 	/* Create the new instances first: if one fails, nothing has been stopped yet. */
 	for (drv = d->drivers; drv; drv = drv->next)
-		for (size_t i = 0; i < s.n_drivers; i++)
-			if (!matched[i] && strcmp(drv->name, s.drivers[i].name) == 0 &&
-			    drivers_equal(drv, &s.drivers[i], dir_same))
+		for (size_t i = 0; i < l.s.n_drivers; i++)
+			if (!matched[i] && strcmp(drv->name, l.s.drivers[i].name) == 0 &&
+			    drivers_equal(drv, &l.s.drivers[i], dir_same))
 				matched[i] = true;
-	for (size_t i = 0; i < s.n_drivers; i++) {
+	for (size_t i = 0; i < l.s.n_drivers; i++) {
 		struct m2m_host *n;
 		if (matched[i])
 			continue;
-		err = driver_create(d, d->reg, false, ref, &s.drivers[i], &n, &error);
+		err = driver_create(d, d->reg, false, l.cfg, &l.s.drivers[i], &n, &error);
 		if (err < 0) {
-			if (!error && config_last_error(ref->c))
-				error = strdup(config_last_error(ref->c));
+			if (!error && config_last_error(l.cfg->c))
+				error = strdup(config_last_error(l.cfg->c));
 			goto fail;
 		}
 		list_append(&created, n);
@@ -658,9 +846,9 @@ static void reload(struct daemon *d) {
 	for (drv = d->drivers; drv; drv = next) {
 		bool keep = false;
 		next = drv->next;
-		for (size_t i = 0; i < s.n_drivers && !keep; i++)
-			keep = strcmp(drv->name, s.drivers[i].name) == 0 &&
-			       drivers_equal(drv, &s.drivers[i], dir_same);
+		for (size_t i = 0; i < l.s.n_drivers && !keep; i++)
+			keep = strcmp(drv->name, l.s.drivers[i].name) == 0 &&
+			       drivers_equal(drv, &l.s.drivers[i], dir_same);
 		if (keep)
 			continue;
 		list_remove(&d->drivers, drv);
@@ -676,43 +864,46 @@ static void reload(struct daemon *d) {
 		char *keep_path = d->settings.store_path;
 		d->settings.store_path = NULL;
 		settings_done(&d->settings);
-		d->settings = s;
+		d->settings = l.s;
 		free(d->settings.store_path);
 		d->settings.store_path = keep_path;
 		d->settings.store = keep_store;
 		d->settings.store.path = keep_path;
+		memset(&l.s, 0, sizeof(l.s));
 	}
 	config_ref_put(d->cfg);
-	d->cfg = ref;
+	d->cfg = l.cfg;
+	l.cfg = NULL;
 	apply_log_level(d);
-	apply_rules(d, rc);
-	rc = NULL;
+	apply_mqtt(d, l.mqtt);
+	l.mqtt = NULL;
+	apply_rules(d, l.rules);
+	l.rules = NULL;
+	loaded_done(&l);
 	d->reload_busy = true;
-	if (d->retiring == 0) {
-		finish_reload(d);
-		return;
-	}
+	/* Counted so that the loop below cannot finish the reload before it has run. */
+	d->retiring++;
 	for (drv = d->retired; drv; drv = next) {
 		next = drv->next;
 		if (drv->state != DRIVER_STOPPING)
 			driver_stop(drv, on_retired, d);
 	}
+	retire_done(d);
 	return;
 
 fail:
 	d->reloads_failed++;
 	log_error("reload failed, keeping the running configuration: %s",
 	          error ? error : m2m_strerror(err));
-	while ((drv = created)) {
-		created = drv->next;
-		driver_discard(drv);
-	}
+	discard_all(&created);
 	free(error);
 	free(matched);
-	rules_conf_free(rc);
-	settings_done(&s);
-	config_ref_put(ref);
+	loaded_done(&l);
 	sd_notify(0, "READY=1");
+}
+
+void daemon_reload(struct daemon *d) {
+	reload(d);
 }
 
 static void on_sighup(uv_signal_t *s, int signum) {
@@ -761,6 +952,15 @@ static void on_stop_signal(uv_signal_t *s, int signum) {
 		d->retiring++;
 	}
 	close_handles(d);
+	/* MQTT stops alongside the drivers: it says "offline" and flushes within its own bound. */
+	if (d->mqtt) {
+		d->retiring++;
+		mqtt_stop(d->mqtt, on_mqtt_retired, d);
+	}
+	if (d->ctl) {
+		d->retiring++;
+		ctl_server_close(d->ctl, on_ctl_closed, d);
+	}
 	if (d->retiring == 0)
 		return;
 	uv_timer_init(d->loop, &d->shutdown_timer);
@@ -784,7 +984,7 @@ static void seed_point(void *arg, uint32_t id, const char *name) {
 int daemon_run(const char *path, const char *confd_dir, int log_level_override) {
 	struct daemon *d;
 	uv_loop_t loop;
-	rules_conf *rc = NULL;
+	struct loaded l = { 0 };
 	char *error = NULL;
 	uint64_t wd_usec = 0;
 	int err, code = EXIT_FAILURE;
@@ -799,12 +999,16 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	if (!d->config_path)
 		goto out_free;
 
-	err = load_validated(d, &d->cfg, &d->settings, &rc, &error);
+	err = load_validated(d, &l, &error);
 	if (err < 0) {
 		log_error("%s", error ? error : m2m_strerror(err));
 		code = EXIT_CONFIG;
 		goto out_free;
 	}
+	d->cfg = l.cfg;
+	d->settings = l.s;
+	l.cfg = NULL;
+	memset(&l.s, 0, sizeof(l.s));
 	apply_log_level(d);
 	if ((err = registry_new(&d->reg)) < 0)
 		goto out_free;
@@ -857,12 +1061,17 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	uv_timer_init(d->loop, &d->rules_timer);
 	d->stats_timer.data = d->watchdog_timer.data = d->rules_timer.data = d;
 	d->rules_timer_due = INT64_MAX;
+	start_ctl(d, l.ctl);
+	l.ctl = NULL;
+	apply_mqtt(d, l.mqtt);
+	l.mqtt = NULL;
 	/* Alarm states come back from the events table before the first reading. */
-	if (rc) {
-		if (apply_rules(d, rc) == 0 && (err = rules_restore(d->rules, d->settings.store_path)) < 0)
+	if (l.rules) {
+		if (apply_rules(d, l.rules) == 0 &&
+		    (err = rules_restore(d->rules, d->settings.store_path)) < 0)
 			log_warning("cannot restore alarm states from %s: %s", d->settings.store_path,
 			            m2m_strerror(err));
-		rc = NULL;
+		l.rules = NULL;
 	}
 	if (d->settings.stats_interval_us > 0) {
 		uint64_t every = (uint64_t)(d->settings.stats_interval_us / 1000);
@@ -905,8 +1114,10 @@ out_store:
 out_free:
 	free(error);
 	free(d->batch);
-	rules_conf_free(rc);
+	loaded_done(&l);
 	rules_free(d->rules);
+	mqtt_free(d->mqtt);
+	ctl_server_free(d->ctl);
 	if (d->retired == NULL && d->drivers == NULL) {
 		registry_free(d->reg);
 		settings_done(&d->settings);

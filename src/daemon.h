@@ -13,6 +13,9 @@
 #include "loop-lag.h"
 #include "plugin-host.h"
 #include "point.h"
+#include "ctl-server.h"
+#include "mqtt.h"
+#include "rules.h"
 #include "store.h"
 
 struct m2m_host;
@@ -62,6 +65,11 @@ struct daemon {
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t stats_timer, watchdog_timer, shutdown_timer;
 	struct loop_lag lag;
+	rules *rules;              /* NULL when the config has no rules */
+	mqtt *mqtt;                /* NULL when the config has no [mqtt] */
+	ctl_server *ctl;           /* the control socket */
+	uv_timer_t rules_timer;    /* fires at rules_next_deadline() */
+	int64_t rules_timer_due;   /* monotonic µs the timer is set for, or INT64_MAX */
 	bool stopping;
 	bool reload_busy;          /* old instances of a reload are still stopping */
 	bool reload_again;         /* a SIGHUP came during a reload */
@@ -117,6 +125,12 @@ typedef void (*daemon_write_cb)(int status, const char *error_text, void *arg);
  */
 int daemon_write(struct daemon *d, const char *origin, const char *name, double value,
                  daemon_write_cb cb, void *arg);
+
+/* Starts a reload as SIGHUP does. Loop thread. */
+void daemon_reload(struct daemon *d);
+
+/* Keeps the rules timer at the engine's next deadline. Loop thread. */
+void daemon_rules_schedule(struct daemon *d);
 
 /* Writes one JSON object of the daemon's state (for status and the stats line). */
 struct cJSON *daemon_status_json(struct daemon *d);

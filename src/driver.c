@@ -231,6 +231,15 @@ static int h_declare_point(m2m_host *drv, const char *device, const cJSON *obj,
 			goto fail;
 		}
 		p->owner = drv;
+		/* Rules are checked against the new config's attributes (writable, limits). */
+		point_attrs_done(&p->a);
+		p->a = attrs;
+		p->a.unit = strdup(attrs.unit);
+		p->a.description = strdup(attrs.description);
+		if (!p->a.unit || !p->a.description) {
+			r = -ENOMEM;
+			goto fail;
+		}
 	}
 	v = realloc(drv->points, (drv->n_points + 1) * sizeof(*v));
 	if (!v) {
@@ -268,7 +277,7 @@ static int h_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 	struct daemon *d = drv->d;
 	struct m2m_reading *batch;
 	size_t stored = 0, rejected = 0;
-	int64_t ts = 0;
+	int64_t ts = 0, mono = 0;
 
 	if (drv->state != DRIVER_RUNNING)
 		return -ESHUTDOWN;
@@ -279,6 +288,8 @@ static int h_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 	batch = batch_reserve(d, n);
 	if (!batch)
 		return -ENOMEM;
+	if (d->rules)
+		mono = mono_us();
 	for (size_t i = 0; i < n; i++) {
 		struct point *p = registry_get(d->reg, r[i].point);
 		struct m2m_reading rr = r[i];
@@ -289,9 +300,20 @@ static int h_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 		}
 		if (rr.ts_us == 0)
 			rr.ts_us = ts ? ts : (ts = now_us());
-		if (point_normalize(p, &rr))
+		if (point_normalize(p, &rr)) {
 			batch[stored++] = rr;
+			/* What is stored is what is published: one deadband for both. */
+			if (d->mqtt)
+				mqtt_on_reading(d->mqtt, p, &rr, NULL);
+		}
+		/* Rules see every reading, not only what the deadband lets through. */
+		if (d->rules)
+			rules_on_reading(d->rules, p, &rr, mono);
+		if (d->ctl)
+			ctl_server_on_reading(d->ctl, p, &rr, NULL);
 	}
+	if (d->rules)
+		daemon_rules_schedule(d);
 	d->readings_in += n - rejected;
 	drv->readings += n - rejected;
 	if (stored && d->store)
@@ -334,8 +356,15 @@ static int h_submit_text(m2m_host *drv, uint32_t id, int64_t ts_us, const char *
 	d->readings_in++;
 	drv->readings++;
 	/* A text point has no deadband: it is stored when it changes. */
-	if (changed && d->store) {
-		store_put_text(d->store, id, ts_us, copy, quality);
+	if (changed) {
+		struct m2m_reading r = { .ts_us = ts_us, .value = NAN, .point = id, .quality = quality,
+		                         .detail = detail };
+		if (d->store)
+			store_put_text(d->store, id, ts_us, copy, quality);
+		if (d->mqtt)
+			mqtt_on_reading(d->mqtt, p, &r, copy);
+		if (d->ctl)
+			ctl_server_on_reading(d->ctl, p, &r, copy);
 		d->readings_stored++;
 	}
 	return 1;

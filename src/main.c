@@ -2,6 +2,7 @@
 /* m2md: the M2M edge gateway daemon. */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,12 @@ int main(int argc, char **argv) {
 	 */
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGXFSZ, SIG_IGN);
+	/*
+	 * One malloc arena: the storage and bus threads allocate little, and a
+	 * 64 MiB arena per thread costs resident memory on a small board for no
+	 * gain in speed here.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 
 	if (check) {
 		char *error = NULL;

@@ -427,7 +427,7 @@ void store_opts_default(struct store_opts *o) {
 		.retention_age_us = 0,
 		.retention_size = 0,
 		.on_corrupt = STORE_CORRUPT_QUARANTINE,
-		.cache_kib = 2048,
+		.cache_kib = 512,
 	};
 }
 

@@ -46,7 +46,7 @@ struct store_opts {
 	int64_t retention_age_us;  /* 0 = keep forever */
 	uint64_t retention_size;   /* bytes; 0 = unbounded */
 	int on_corrupt;            /* enum store_on_corrupt */
-	int64_t cache_kib;         /* SQLite page cache, KiB; default 2048 */
+	int64_t cache_kib;         /* SQLite page cache, KiB; default 512 */
 };
 
 void store_opts_default(struct store_opts *o);

@@ -56,7 +56,7 @@ int main(int argc, char **argv) {
 	if (sqlite3_open(argv[2], &db) != SQLITE_OK)
 		die(db, argv[2]);
 	if (sqlite3_exec(db, "PRAGMA auto_vacuum = INCREMENTAL; PRAGMA journal_mode = WAL;"
-	                     "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -2048;"
+	                     "PRAGMA synchronous = NORMAL; PRAGMA cache_size = -512;"
 	                     "PRAGMA temp_store = MEMORY; PRAGMA journal_size_limit = 67108864",
 	                 NULL, NULL, NULL) != SQLITE_OK)
 		die(db, "pragmas");

@@ -55,6 +55,7 @@ class Gateway:
         self.config = os.path.join(self.dir, "m2md.toml")
         self.db = os.path.join(self.dir, "m2md.db")
         self.log = os.path.join(self.dir, "m2md.log")
+        self.socket = os.path.join(self.dir, "m2md.sock")
         self.proc = None
         self.write_config(drivers_toml, storage_extra, gateway_extra)
 
@@ -63,9 +64,12 @@ class Gateway:
             storage_extra = 'commit_interval = "50ms"\n' + storage_extra
         if "stats_interval" not in gateway_extra:
             gateway_extra = 'stats_interval = "0"\n' + gateway_extra
+        control = ""
+        if "[control]" not in drivers_toml:
+            control = '[control]\nsocket = "%s"\n' % self.socket
         text = ('[gateway]\nid = "gw-test"\nplugin_dir = "%s"\n%s\n'
-                '[storage]\npath = "%s"\n%s\n%s\n'
-                % (PLUGIN_DIR, gateway_extra, self.db, storage_extra, drivers_toml))
+                '[storage]\npath = "%s"\n%s\n%s%s\n'
+                % (PLUGIN_DIR, gateway_extra, self.db, storage_extra, control, drivers_toml))
         tmp = self.config + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
