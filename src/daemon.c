@@ -1093,6 +1093,8 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 
 	uv_run(d->loop, UV_RUN_DEFAULT);
 
+	/* Flush first, so that the last line counts what reached the disk. */
+	store_stop(d->store, SHUTDOWN_STORE_TIMEOUT_US);
 	log_stats(d, "final stats", &d->lag.total);
 	code = EXIT_SUCCESS;
 out_loop:

@@ -1926,16 +1926,21 @@ fail:
 	return r;
 }
 
+void store_stop(store *s, int64_t timeout_us) {
+	if (!s || !s->thread_started)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	s->stop_deadline_us = mono_us() + max64(timeout_us, 0);
+	pthread_cond_signal(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	s->thread_started = false;
+}
+
 void store_close(store *s, int64_t timeout_us) {
 	if (!s)
 		return;
-	if (s->thread_started) {
-		pthread_mutex_lock(&s->lock);
-		s->stop = true;
-		s->stop_deadline_us = mono_us() + max64(timeout_us, 0);
-		pthread_cond_signal(&s->cond);
-		pthread_mutex_unlock(&s->lock);
-		pthread_join(s->thread, NULL);
-	}
+	store_stop(s, timeout_us);
 	store_free(s);
 }

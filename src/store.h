@@ -245,3 +245,9 @@ void store_kick(store *s);
  * logs the count of) what could not be written. NULL is fine.
  */
 void store_close(store *s, int64_t timeout_us);
+
+/*
+ * The first half of store_close: commits what is queued and stops the
+ * thread, so that the counters are final; store_close then only closes.
+ */
+void store_stop(store *s, int64_t timeout_us);

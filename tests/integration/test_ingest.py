@@ -106,6 +106,8 @@ def test_flush_on_stop():
     stored = int(fields["stored"])
     check(stored >= 100 and int(fields["dropped"]) == 0, "readings were queued: %s" % final)
     check(g.count() == stored, "every queued reading was written at exit: %d of %d" % (g.count(), stored))
+    check(int(fields["written"]) == stored and int(fields["queued"]) == 0,
+          "the final line counts the flush: %s" % final)
     counts = g.values("line1/count")
     check(counts == [float(i) for i in range(int(counts[0]), int(counts[0]) + len(counts))],
           "flushed counter rows are complete")
