@@ -559,10 +559,14 @@ static int apply_rules(struct daemon *d, rules_conf *rc) {
 		daemon_rules_schedule(d);
 		return 0;
 	}
-	if (d->rules)
+	if (d->rules) {
+		/* The engine keeps its env on reload, but [gateway].id may have changed. */
 		err = rules_reconfigure(d->rules, rc, mono_us());
-	else
+		if (err == 0)
+			err = rules_set_gateway_id(d->rules, d->settings.gateway_id);
+	} else {
 		err = rules_new(&env, rc, mono_us(), &d->rules);
+	}
 	if (err < 0)
 		log_error("cannot install the rules: %s", m2m_strerror(err));
 	daemon_rules_schedule(d);
@@ -687,7 +691,16 @@ static cJSON *ctl_rules(void *ctx) {
 
 static int ctl_ack(void *ctx, const char *rule, const char *point) {
 	struct daemon *d = ctx;
-	return d->rules ? rules_ack(d->rules, rule, point) : -ENOENT;
+	int r;
+
+	if (!d->rules)
+		return -ENOENT;
+	/* The engine's clock moves with readings and timers; an ack must see now. */
+	rules_advance(d->rules, mono_us());
+	r = rules_ack(d->rules, rule, point);
+	/* An ack that ends a latched alarm may defer an on_clear write. */
+	daemon_rules_schedule(d);
+	return r;
 }
 
 static void ctl_reload(void *ctx) {
@@ -1072,6 +1085,8 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 			log_warning("cannot restore alarm states from %s: %s", d->settings.store_path,
 			            m2m_strerror(err));
 		l.rules = NULL;
+		/* A restored pending alarm resumes its raise delay: the timer must know. */
+		daemon_rules_schedule(d);
 	}
 	if (d->settings.stats_interval_us > 0) {
 		uint64_t every = (uint64_t)(d->settings.stats_interval_us / 1000);

@@ -87,9 +87,17 @@ struct tpl_part {
 	char *text; /* F_LITERAL only */
 	size_t len;
 };
+/*
+ * How field values are inserted: as they are (log lines, payloads that are
+ * not JSON), JSON-escaped (a payload that starts with '{' or '[', like the
+ * default one: a unit such as 'in"' must not break the document), or with
+ * the MQTT wildcards '+' and '#' replaced by '_' (topics must stay valid).
+ */
+enum tpl_mode { TPL_TEXT, TPL_JSON, TPL_TOPIC };
 struct tpl {
 	struct tpl_part *parts;
 	size_t n;
+	int mode;
 };
 
 enum action_type { A_LOG, A_MQTT, A_WRITE };
@@ -277,6 +285,32 @@ static void buf_str(struct buf *b, const char *s) {
 	buf_add(b, s, strlen(s));
 }
 
+/* Appends a field value the way the template's mode wants it. */
+static void buf_field(struct buf *b, const char *s, int mode) {
+	const char *lit = s;
+
+	if (mode == TPL_TEXT) {
+		buf_str(b, s);
+		return;
+	}
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		char esc[8];
+
+		if (mode == TPL_TOPIC ? (ch != '+' && ch != '#') : (ch >= 0x20 && ch != '"' && ch != '\\'))
+			continue;
+		buf_add(b, lit, (size_t)(s - lit));
+		lit = s + 1;
+		if (mode == TPL_TOPIC)
+			buf_add(b, "_", 1);
+		else if (ch == '"' || ch == '\\')
+			buf_add(b, (const char[]){ '\\', (char)ch }, 2);
+		else
+			buf_add(b, esc, (size_t)snprintf(esc, sizeof(esc), "\\u%04x", ch));
+	}
+	buf_add(b, lit, (size_t)(s - lit));
+}
+
 static void free_strv(char **v, size_t n) {
 	if (!v)
 		return;
@@ -316,10 +350,17 @@ static int tpl_push(struct tpl *t, int field, const char *text, size_t len) {
  * literal, so a JSON payload needs no escaping: '{"v":{value}}' has one
  * field. A name that looks like a field but is none is a typo: an error.
  */
-static int tpl_parse(config *c, const cJSON *item, const char *rule, const char *s, struct tpl *ret) {
-	struct tpl t = { 0 };
+static int tpl_parse(config *c, const cJSON *item, const char *rule, const char *s, int mode,
+                     struct tpl *ret) {
+	struct tpl t = { .mode = mode };
 	const char *lit = s;
 	int err;
+
+	if (mode == TPL_JSON) {
+		const char *first = s + strspn(s, " \t\r\n");
+		if (*first != '{' && *first != '[')
+			t.mode = TPL_TEXT;
+	}
 
 	if (strlen(s) > TEMPLATE_MAX)
 		return config_error(c, item, "rule \"%s\": expected a template of at most %d bytes", rule,
@@ -488,9 +529,11 @@ static int parse_mqtt(config *c, const cJSON *m, struct rule_def *d, struct acti
 		                    "rule \"%s\": expected a topic without wildcards ('+', '#'), got \"%s\"",
 		                    d->name, topic);
 	a->qos = (int)qos;
-	if ((err = tpl_parse(c, cJSON_GetObjectItemCaseSensitive(m, "topic"), d->name, topic, &a->topic)) < 0)
+	if ((err = tpl_parse(c, cJSON_GetObjectItemCaseSensitive(m, "topic"), d->name, topic, TPL_TOPIC,
+	                     &a->topic)) < 0)
 		return err;
-	return tpl_parse(c, cJSON_GetObjectItemCaseSensitive(m, "payload"), d->name, payload, &a->text);
+	return tpl_parse(c, cJSON_GetObjectItemCaseSensitive(m, "payload"), d->name, payload, TPL_JSON,
+	                 &a->text);
 }
 
 static int parse_actions(config *c, const cJSON *rule, const char *key, registry *reg,
@@ -516,7 +559,8 @@ static int parse_actions(config *c, const cJSON *rule, const char *key, registry
 			a->type = A_LOG;
 			if ((err = config_string(c, it, "log", NULL, &text)) < 0)
 				return err;
-			err = tpl_parse(c, cJSON_GetObjectItemCaseSensitive(it, "log"), d->name, text, &a->text);
+			err = tpl_parse(c, cJSON_GetObjectItemCaseSensitive(it, "log"), d->name, text, TPL_TEXT,
+			                &a->text);
 		} else if ((body = config_item(c, it, "mqtt", cJSON_Object, &err))) {
 			a->type = A_MQTT;
 			err = parse_mqtt(c, body, d, a);
@@ -833,10 +877,10 @@ static void expand(rules *r, struct buf *b, const struct tpl *t, const struct in
 			buf_add(b, part->text, part->len);
 			break;
 		case F_RULE:
-			buf_str(b, x->rule->name);
+			buf_field(b, x->rule->name, t->mode);
 			break;
 		case F_POINT:
-			buf_str(b, p ? p->name : "");
+			buf_field(b, p ? p->name : "", t->mode);
 			break;
 		case F_VALUE:
 			/* null, not nan: the default payload is JSON and must stay valid. */
@@ -847,7 +891,7 @@ static void expand(rules *r, struct buf *b, const struct tpl *t, const struct in
 			buf_str(b, num);
 			break;
 		case F_UNIT:
-			buf_str(b, p && p->a.unit ? p->a.unit : "");
+			buf_field(b, p && p->a.unit ? p->a.unit : "", t->mode);
 			break;
 		case F_TS: {
 			time_t sec = (time_t)(wall / 1000000);
@@ -868,7 +912,7 @@ static void expand(rules *r, struct buf *b, const struct tpl *t, const struct in
 			buf_str(b, state_names[x->state]);
 			break;
 		case F_GATEWAY:
-			buf_str(b, r->gateway_id ? r->gateway_id : "");
+			buf_field(b, r->gateway_id ? r->gateway_id : "", t->mode);
 			break;
 		default:
 			break;
@@ -953,17 +997,24 @@ static void do_write(rules *r, const struct inst *x, const char *target, double 
 		on_write_done(err, NULL, w);
 }
 
-/* Writes now, or defers to the end of the rate limit; the last value asked for wins. */
-static void write_action(rules *r, struct inst *x, const struct action *a, int64_t now) {
+/*
+ * Writes now, or defers to the end of the rate limit; the last value asked
+ * for wins. IMMEDIATE skips the rate limit: an instance that ends with a
+ * reload would never send a deferred write.
+ */
+static void write_action(rules *r, struct inst *x, const struct action *a, int64_t now, bool immediate) {
 	struct slot *s = &x->slots[a->slot];
 
-	if (a->rate_limit_us > 0 && s->last_us != INT64_MIN && now < add_sat(s->last_us, a->rate_limit_us)) {
+	if (!immediate && a->rate_limit_us > 0 && s->last_us != INT64_MIN &&
+	    now < add_sat(s->last_us, a->rate_limit_us)) {
+		const struct point *tp = registry_find(r->env.reg, a->target);
 		char text[256];
 		s->due_us = add_sat(s->last_us, a->rate_limit_us);
 		s->value = a->value;
 		r->st.writes_deferred++;
 		snprintf(text, sizeof(text), "write %s = %g: deferred by the rate limit", a->target, a->value);
-		emit(r, "action", x->rule->name, x->point, a->value, NULL, "deferred", text, wall_now(r));
+		/* Like the write's own result, the event names the target point. */
+		emit(r, "action", x->rule->name, tp ? tp->id : 0, a->value, NULL, "deferred", text, wall_now(r));
 		schedule(r, x);
 		return;
 	}
@@ -972,7 +1023,7 @@ static void write_action(rules *r, struct inst *x, const struct action *a, int64
 	do_write(r, x, a->target, a->value);
 }
 
-static void run_actions(rules *r, struct inst *x, int k, int64_t now, int64_t wall) {
+static void run_actions(rules *r, struct inst *x, int k, int64_t now, int64_t wall, bool immediate) {
 	const struct rule_def *d = x->rule;
 
 	for (size_t i = 0; i < d->n_acts[k]; i++) {
@@ -1008,7 +1059,7 @@ static void run_actions(rules *r, struct inst *x, int k, int64_t now, int64_t wa
 			break;
 		}
 		case A_WRITE:
-			write_action(r, x, a, now);
+			write_action(r, x, a, now, immediate);
 			break;
 		default:
 			break;
@@ -1066,7 +1117,7 @@ static void do_raise(rules *r, struct inst *x, int64_t now) {
 	x->timer_us = INT64_MAX;
 	x->last_raise_us = now;
 	transition(r, x, S_ACTIVE, NULL, wall);
-	run_actions(r, x, 0, now, wall);
+	run_actions(r, x, 0, now, wall, false);
 }
 
 static void do_clear(rules *r, struct inst *x, int64_t now, const char *reason) {
@@ -1078,7 +1129,7 @@ static void do_clear(rules *r, struct inst *x, int64_t now, const char *reason) 
 		return;
 	}
 	transition(r, x, S_NORMAL, reason, wall);
-	run_actions(r, x, 1, now, wall);
+	run_actions(r, x, 1, now, wall, false);
 }
 
 /*
@@ -1173,7 +1224,12 @@ static void eval(rules *r, struct inst *x, const struct m2m_reading *rd, int64_t
 	/* An out-of-range value is still what the device measured: a limit alarm must see it. */
 	bool usable = (rd->quality == M2M_QUALITY_GOOD || rd->quality == M2M_QUALITY_OUT_OF_RANGE) &&
 	              !isnan(rd->value);
-	bool active = x->state >= S_ACTIVE;
+	/*
+	 * The clear threshold applies while the alarm is up. A latched alarm
+	 * already cleared: it comes back only when the raise condition holds
+	 * again, not on a value between the clear and the raise threshold.
+	 */
+	bool active = x->state == S_ACTIVE || x->state == S_ACKED;
 
 	switch (d->cond) {
 	case C_STALE:
@@ -1270,6 +1326,18 @@ void rules_advance(rules *r, int64_t now_mono_us) {
 
 		heap_pop(r);
 		fire(r, x, now_mono_us);
+		if (x->heap_due != INT64_MAX) {
+			/*
+			 * What fire() started (a raise delay after a stale check, a
+			 * write deferred by a clear) already put X back through
+			 * schedule(): it must not go in twice.
+			 */
+			if (x->heap_due <= now_mono_us) {
+				x->heap_due = now_mono_us + 1;
+				heap_down(r, x->heap_pos);
+			}
+			continue;
+		}
 		due = inst_next(x);
 		if (due != INT64_MAX) {
 			/* Never due again by NOW: that would spin this loop. */
@@ -1496,6 +1564,30 @@ static void carry(struct inst *y, const struct inst *x) {
 		y->slots[i] = x->slots[i];
 }
 
+/*
+ * Ends an instance whose rule a reload removed or changed. Its alarm ends
+ * with a transition to normal, so a restore never brings it back, and with
+ * its on_clear actions, so that an actuator the raise switched (a burner
+ * turned off) does not stay so with no rule left to switch it back. A write
+ * still deferred by the rate limit goes out now for the same reason.
+ */
+static void end_inst(rules *r, struct inst *x, int64_t now, int64_t wall) {
+	const struct rule_def *d = x->rule;
+	bool raised = x->state == S_ACTIVE || x->state == S_ACKED || x->state == S_LATCHED;
+
+	for (size_t i = 0; x->slots && i < d->n_targets; i++)
+		if (x->slots[i].due_us != INT64_MAX) {
+			x->slots[i].due_us = INT64_MAX;
+			do_write(r, x, d->targets[i], x->slots[i].value);
+		}
+	if (x->state == S_NORMAL)
+		return;
+	x->timer_us = INT64_MAX;
+	transition(r, x, S_NORMAL, "rule removed or changed by a reload", wall);
+	if (raised)
+		run_actions(r, x, 1, now, wall, true);
+}
+
 int rules_reconfigure(rules *r, rules_conf *conf, int64_t now_mono_us) {
 	struct set s, old;
 	int64_t wall;
@@ -1524,14 +1616,10 @@ int rules_reconfigure(rules *r, rules_conf *conf, int64_t now_mono_us) {
 			}
 		}
 	}
-	/* An alarm that does not carry over ends here, so a restore never brings it back. */
-	for (size_t i = 0; i < r->s.n_insts; i++) {
-		struct inst *x = &r->s.insts[i];
-		if (x->rule && x->state != S_NORMAL) {
-			x->timer_us = INT64_MAX;
-			transition(r, x, S_NORMAL, "rule removed or changed by a reload", wall);
-		}
-	}
+	/* An instance that does not carry over ends here. */
+	for (size_t i = 0; i < r->s.n_insts; i++)
+		if (r->s.insts[i].rule)
+			end_inst(r, &r->s.insts[i], now_mono_us, wall);
 	old = r->s;
 	r->s = s;
 	set_done(&old);
@@ -1645,7 +1733,7 @@ static int ack_one(rules *r, struct inst *x, int64_t wall) {
 	/* The condition already cleared: the acknowledgement ends the alarm. */
 	now = r->now_us;
 	transition(r, x, S_NORMAL, "acknowledged", wall);
-	run_actions(r, x, 1, now, wall);
+	run_actions(r, x, 1, now, wall, false);
 	return 1;
 }
 

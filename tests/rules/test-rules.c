@@ -325,6 +325,26 @@ static void test_conditions(void) {
 		const char *const st_[] = { "normal", "active", "normal" };
 		RUN("value = 5\nclear = 7", "<", 6, 4, 7.5);
 	}
+	{
+		/* inside with hysteresis: raised within [10, 20], held until outside [8, 22]. */
+		const char *const st_[] = { "normal", "active", "active", "active", "normal" };
+		RUN("low = 10\nhigh = 20\nhysteresis = 2", "inside", 9, 10, 21, 8, 7.9);
+	}
+	{
+		/* rate_below with a clear rate: raised below -1/s, cleared only above -0.5/s. */
+		const char *const st_[] = { "normal", "active", "active", "normal" };
+		RUN("rate = -1\nclear = -0.5", "rate_below", 10, 8, 7.4, 7.3);
+	}
+	{
+		/* A latched alarm comes back on the raise condition, not between clear and raise. */
+		const char *const st_[] = { "active", "latched", "latched", "active" };
+		RUN("value = 85\nclear = 80\nlatch = true", ">", 90, 70, 82, 86);
+	}
+	{
+		/* == holds while equal and only then. */
+		const char *const st_[] = { "normal", "active", "active", "normal" };
+		RUN("value = 0", "==", 1, 0, 0, 1);
+	}
 	/* Bad quality: raise while the quality is bad, value ignored by other rules. */
 	struct h *h = setup(RULE("q", "b1/temp", "bad_quality", "") RULE("hi", "b1/temp", ">", "value = 50"));
 	feed(h, "b1/temp", 10);
@@ -555,6 +575,152 @@ static void test_mqtt_missing(void) {
 	teardown(h);
 }
 
+static void test_stale_delay_and_cooldown(void) {
+	struct h *h = setup(RULE("quiet", "b1/temp", "stale", "stale_after = \"10s\"\nfor = \"5s\"")
+	                    RULE("hi", "b1/press", ">", "value = 10\nfor = \"2s\"\ncooldown = \"30s\""));
+
+	/* Stale after 10 s, then 5 s pending before the raise. */
+	tick(h, 10 * SEC);
+	ASSERT_STR_EQ(state(h, "quiet", "b1/temp"), "pending");
+	tick(h, 5 * SEC - 1);
+	ASSERT_STR_EQ(state(h, "quiet", "b1/temp"), "pending");
+	tick(h, 1);
+	ASSERT_STR_EQ(state(h, "quiet", "b1/temp"), "active");
+	feed(h, "b1/temp", 1);
+	ASSERT_STR_EQ(state(h, "quiet", "b1/temp"), "normal");
+	/* A good reading during the delay takes it back to normal. */
+	tick(h, 12 * SEC);
+	ASSERT_STR_EQ(state(h, "quiet", "b1/temp"), "pending");
+	feed(h, "b1/temp", 1);
+	ASSERT_STR_EQ(state(h, "quiet", "b1/temp"), "normal");
+	ASSERT_EQ(count_kind(h, "rule", "active"), 1);
+
+	/* Raise delay and cooldown together: the later of the two wins. */
+	feed(h, "b1/press", 11);
+	tick(h, 2 * SEC);
+	ASSERT_STR_EQ(state(h, "hi", "b1/press"), "active");
+	int64_t raised = h->mono;
+	feed(h, "b1/press", 5);
+	tick(h, 1 * SEC);
+	feed(h, "b1/press", 11);
+	ASSERT_STR_EQ(state(h, "hi", "b1/press"), "pending");
+	tick(h, raised + 30 * SEC - 1 - h->mono);
+	ASSERT_STR_EQ(state(h, "hi", "b1/press"), "pending");
+	tick(h, 1);
+	ASSERT_STR_EQ(state(h, "hi", "b1/press"), "active");
+	/* Long after the cooldown only the raise delay counts. */
+	feed(h, "b1/press", 5);
+	tick(h, 60 * SEC);
+	feed(h, "b1/press", 11);
+	tick(h, 2 * SEC - 1);
+	ASSERT_STR_EQ(state(h, "hi", "b1/press"), "pending");
+	tick(h, 1);
+	ASSERT_STR_EQ(state(h, "hi", "b1/press"), "active");
+	teardown(h);
+}
+
+static void test_ack_pattern(void) {
+	struct h *h = setup(RULE("hot", "*/temp", ">", "value = 85\nlatch = true\n"
+	                                               "on_clear = [ { write = { point = \"b1/burner\", value = 1 } } ]"));
+
+	feed(h, "b1/temp", 90);
+	feed(h, "b2/temp", 90);
+	feed(h, "b1/temp", 20);
+	ASSERT_STR_EQ(state(h, "hot", "b1/temp"), "latched");
+	ASSERT_STR_EQ(state(h, "hot", "b2/temp"), "active");
+	/* An ack of the rule covers every point: b1 ends, b2 is acknowledged. */
+	ASSERT_EQ(rules_ack(h->r, "hot", NULL), 2);
+	ASSERT_STR_EQ(state(h, "hot", "b1/temp"), "normal");
+	ASSERT_STR_EQ(state(h, "hot", "b2/temp"), "acked");
+	ASSERT_EQ(h->n_w, 1);
+	/* Rate limits are per rule and point: b2's clear writes at once. */
+	feed(h, "b2/temp", 20);
+	ASSERT_STR_EQ(state(h, "hot", "b2/temp"), "normal");
+	ASSERT_EQ(h->n_w, 2);
+	/* b1's next ack within the 1 s default rate limit: its write is deferred, not lost. */
+	feed(h, "b1/temp", 90);
+	feed(h, "b1/temp", 20);
+	ASSERT_EQ(rules_ack(h->r, "hot", "b1/temp"), 1);
+	ASSERT_EQ(h->n_w, 2);
+	ASSERT_EQ(last(h, "action")->point, registry_find(h->reg, "b1/burner")->id);
+	ASSERT_STR_EQ(last(h, "action")->to, "deferred");
+	ASSERT_EQ(rules_next_deadline(h->r), h->mono + SEC);
+	tick(h, SEC);
+	ASSERT_EQ(h->n_w, 3);
+	ASSERT_STR_EQ(h->wpoint[2], "b1/burner");
+	teardown(h);
+}
+
+static void test_template_escaping(void) {
+	struct h *h = setup(
+		RULE("hi", "b1/temp", ">", "value = 85\n"
+		     "on_raise = [ { mqtt = { topic = \"u/{unit}/{point}\" } },\n"
+		     "  { mqtt = { topic = \"t\", payload = \"unit={unit}\" } },\n"
+		     "  { mqtt = { topic = \"t\", payload = ' [\"{unit}\", {value}]' } } ]"));
+	struct point *p = registry_find(h->reg, "b1/temp");
+
+	free(p->a.unit);
+	p->a.unit = strdup("in\"Hg\\+#\n");
+	ASSERT(p->a.unit);
+	feed(h, "b1/temp", 90);
+	ASSERT_EQ(h->n_pub, 3);
+	/* Topics never carry a wildcard; JSON payloads stay JSON; other text is as written. */
+	ASSERT_STR_EQ(h->topic[0], "u/in\"Hg\\__\n/b1/temp");
+	ASSERT_STR_CONTAINS(h->payload[0], "\"unit\":\"in\\\"Hg\\\\+#\\u000a\"");
+	cJSON *doc = cJSON_Parse(h->payload[0]);
+	ASSERT(doc);
+	ASSERT_STR_EQ(cJSON_GetObjectItem(doc, "unit")->valuestring, "in\"Hg\\+#\n");
+	cJSON_Delete(doc);
+	ASSERT_STR_EQ(h->payload[1], "unit=in\"Hg\\+#\n");
+	doc = cJSON_Parse(h->payload[2]);
+	ASSERT(doc);
+	ASSERT_STR_EQ(cJSON_GetArrayItem(doc, 0)->valuestring, "in\"Hg\\+#\n");
+	cJSON_Delete(doc);
+	teardown(h);
+}
+
+static void test_reconfigure_ends_actions(void) {
+	const char *burner = "on_raise = [ { write = { point = \"b1/burner\", value = 0, rate_limit = \"1min\" } } ]\n"
+	                     "on_clear = [ { write = { point = \"b1/burner\", value = 1, rate_limit = \"1min\" } } ]";
+	char toml[1024], toml2[1024];
+	struct h *h;
+	rules_conf *rc;
+	char *error;
+
+	snprintf(toml, sizeof(toml), RULE("thermo", "b1/temp", ">", "value = 85\n%s") RULE("other", "b2/temp", ">", "value = 85\n%s"),
+	         burner, burner);
+	h = setup(toml);
+	feed(h, "b1/temp", 90);
+	feed(h, "b2/temp", 90);
+	ASSERT_EQ(h->n_w, 2);
+	/* other clears within its rate limit: its write of 1 is deferred. */
+	tick(h, SEC);
+	feed(h, "b2/temp", 20);
+	ASSERT_EQ(h->n_w, 2);
+	ASSERT_EQ(count_kind(h, "action", "deferred"), 1);
+	/* A reload changes thermo's threshold and removes other. */
+	snprintf(toml2, sizeof(toml2), RULE("thermo", "b1/temp", ">", "value = 90\n%s"), burner);
+	ASSERT_OK(parse(h->reg, toml2, &rc, &error));
+	tick(h, SEC);
+	ASSERT_OK(rules_reconfigure(h->r, rc, h->mono));
+	/* The burner must not stay off with no rule left to switch it on: both writes go out now. */
+	ASSERT_EQ(h->n_w, 4);
+	ASSERT_DOUBLE_EQ(h->wvalue[2], 1, 0);
+	ASSERT_DOUBLE_EQ(h->wvalue[3], 1, 0);
+	ASSERT_STR_EQ(state(h, "thermo", "b1/temp"), "normal");
+	ASSERT_STR_EQ(last(h, "rule")->text, "warning: b1/temp (> 85): rule removed or changed by a reload");
+	/* Nothing is left in the heap for the old instances. */
+	ASSERT_EQ(rules_next_deadline(h->r), INT64_MAX);
+	/* The changed rule starts over and raises on its own threshold. */
+	feed(h, "b1/temp", 89);
+	ASSERT_STR_EQ(state(h, "thermo", "b1/temp"), "normal");
+	feed(h, "b1/temp", 91);
+	ASSERT_STR_EQ(state(h, "thermo", "b1/temp"), "active");
+	ASSERT_EQ(h->n_w, 5);
+	ASSERT_DOUBLE_EQ(h->wvalue[4], 0, 0);
+	teardown(h);
+}
+
 static void make_db(const char *path, uint32_t temp_id, uint32_t b2_id, int64_t wall) {
 	sqlite3 *db;
 	char sql[2048];
@@ -719,6 +885,10 @@ static void test_no_rules(void) {
 
 int main(void) {
 	test_conditions();
+	test_stale_delay_and_cooldown();
+	test_ack_pattern();
+	test_template_escaping();
+	test_reconfigure_ends_actions();
 	test_delays();
 	test_cooldown();
 	test_latch();
