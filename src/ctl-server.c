@@ -56,6 +56,7 @@ struct ctl_conf {
 	bool group_default; /* the default group, which may not exist on this machine */
 	uid_t *allow_uids;
 	size_t n_allow_uids;
+	bool allow_uids_set;
 	gid_t *allow_gids;
 	size_t n_allow_gids;
 	bool allow_groups_set;
@@ -325,7 +326,7 @@ int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
 	}
 
 	if ((r = parse_id_list(c, t, "allow_uids", false, &cc->allow_uids, &cc->n_allow_uids,
-	                       &(bool){ false })) < 0)
+	                       &cc->allow_uids_set)) < 0)
 		goto fail;
 	if ((r = parse_id_list(c, t, "allow_groups", true, &cc->allow_gids, &cc->n_allow_gids,
 	                       &cc->allow_groups_set)) < 0)
@@ -454,7 +455,7 @@ static void reply_ok(struct conn *c, cJSON *result) {
 static void reply_error(struct conn *c, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 static void reply_error(struct conn *c, int err, const char *fmt, ...) {
-	char text[512];
+	char text[512], *line;
 	size_t len = 0;
 	va_list ap;
 
@@ -462,7 +463,9 @@ static void reply_error(struct conn *c, int err, const char *fmt, ...) {
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	c->s->errors++;
-	conn_send(c, ctl_reply_error(&c->req, err, text, &len), len);
+	/* Built first: LEN is set by the call, and argument order is unspecified. */
+	line = ctl_reply_error(&c->req, err, text, &len);
+	conn_send(c, line, len);
 }
 
 /* --- connections: life cycle --- */
@@ -857,9 +860,12 @@ static bool in_list(const uint32_t *ids, size_t n, uint32_t id) {
 }
 
 /*
- * Root, the daemon's own user, allow_uids, and members of allow_groups (by
- * default the socket's group) may connect. Supplementary groups come from
- * SO_PEERGROUPS, the kernel's record of the peer at connect time.
+ * The users of allow_uids (by default root and the daemon's own user) and
+ * members of allow_groups (by default the socket's group) may connect. An
+ * explicit allow_uids is the whole list: it can leave out even root, whose
+ * m2mctl is then refused like anyone's (root can still edit the config).
+ * Supplementary groups come from SO_PEERGROUPS, the kernel's record of the
+ * peer at connect time, not from anything the client says.
  */
 static bool peer_allowed(ctl_server *s, int fd, const struct ucred *cr) {
 	const ctl_conf *cc = s->conf;
@@ -869,7 +875,8 @@ static bool peer_allowed(ctl_server *s, int fd, const struct ucred *cr) {
 	socklen_t len = sizeof(stack);
 	bool ok = false;
 
-	if (cr->uid == 0 || cr->uid == s->own_uid || in_list(cc->allow_uids, cc->n_allow_uids, cr->uid))
+	if (cc->allow_uids_set ? in_list(cc->allow_uids, cc->n_allow_uids, cr->uid)
+	                       : cr->uid == 0 || cr->uid == s->own_uid)
 		return true;
 	if (!cc->allow_groups_set) {
 		gids = cc->has_gid ? &cc->gid : NULL;

@@ -62,15 +62,6 @@ static bool name_valid(const char *s, size_t max) {
 	return true;
 }
 
-/* Relative paths in a config file are relative to that file's directory. */
-static char *resolve_path(const char *config_path, const char *p) {
-	const char *slash;
-
-	if (p[0] == '/' || !config_path || !(slash = strrchr(config_path, '/')))
-		return strdup(p);
-	return strdup_printf("%.*s/%s", (int)(slash - config_path), config_path, p);
-}
-
 void settings_done(struct settings *s) {
 	if (!s)
 		return;
@@ -161,8 +152,8 @@ int settings_parse(config *c, const char *config_path, struct settings *s) {
 	s->store.cache_kib = (int64_t)(size / 1024);
 
 	s->gateway_id = strdup(id);
-	s->plugin_dir = resolve_path(config_path, dir);
-	s->store_path = resolve_path(config_path, path);
+	s->plugin_dir = path_relative_to(config_path, dir);
+	s->store_path = path_relative_to(config_path, path);
 	if (!s->gateway_id || !s->plugin_dir || !s->store_path)
 		return -ENOMEM;
 	s->store.path = s->store_path;
@@ -337,12 +328,42 @@ static double ms(int64_t us) {
 	return (double)us / 1000.0;
 }
 
+/* Rates over at least this long, so that two quick status requests do not show noise. */
+#define RATE_MIN_WINDOW_US (2 * 1000000LL)
+
+static double per_s(uint64_t now, uint64_t then, double window_s) {
+	/* A reload replaces a driver and its counter starts again from zero. */
+	return now >= then && window_s > 0 ? (double)(now - then) / window_s : 0.0;
+}
+
+/* Updates the status rates when the last sample is old enough; bounded by the number of drivers. */
+static void sample_rates(struct daemon *d, const struct store_stats *ss) {
+	int64_t now = mono_us(), since = d->rate.t_us ? d->rate.t_us : d->started_us;
+	double w = (double)(now - since) / 1e6;
+
+	if (now - since < RATE_MIN_WINDOW_US && d->rate.t_us)
+		return;
+	d->rate.readings_per_s = per_s(d->readings_in, d->rate.readings_in, w);
+	d->rate.rows_per_s = per_s(ss->rows_written, d->rate.rows_written, w);
+	d->rate.window_s = w;
+	d->rate.readings_in = d->readings_in;
+	d->rate.rows_written = ss->rows_written;
+	d->rate.t_us = now;
+	for (struct m2m_host *drv = d->drivers; drv; drv = drv->next) {
+		drv->readings_per_s = per_s(drv->readings, drv->rate_readings, w);
+		drv->rate_readings = drv->readings;
+	}
+}
+
 struct cJSON *daemon_status_json(struct daemon *d) {
 	cJSON *o = cJSON_CreateObject(), *lag, *st, *drivers;
 	struct store_stats ss = { 0 };
 
 	if (!o)
 		return NULL;
+	if (d->store)
+		store_get_stats(d->store, &ss);
+	sample_rates(d, &ss);
 	cJSON_AddStringToObject(o, "version", M2M_VERSION);
 	cJSON_AddStringToObject(o, "gateway", d->settings.gateway_id ? d->settings.gateway_id : "");
 	cJSON_AddNumberToObject(o, "uptime_s", (double)(mono_us() - d->started_us) / 1e6);
@@ -354,7 +375,10 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 		cJSON_AddNumberToObject(lag, "p99_total", ms(lag_histogram_quantile(&d->lag.total, 0.99)));
 		cJSON_AddNumberToObject(lag, "max_total", ms(d->lag.total.max_us));
 	}
+	cJSON_AddNumberToObject(o, "pid", (double)getpid());
 	cJSON_AddNumberToObject(o, "readings_in", (double)d->readings_in);
+	cJSON_AddNumberToObject(o, "readings_per_s", d->rate.readings_per_s);
+	cJSON_AddNumberToObject(o, "rate_window_s", d->rate.window_s);
 	cJSON_AddNumberToObject(o, "readings_stored", (double)d->readings_stored);
 	cJSON_AddNumberToObject(o, "readings_rejected", (double)d->readings_rejected);
 	cJSON_AddNumberToObject(o, "writes_ok", (double)d->writes_ok);
@@ -362,12 +386,11 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 	cJSON_AddNumberToObject(o, "writes_refused", (double)d->writes_refused);
 	cJSON_AddNumberToObject(o, "reloads", (double)d->reloads);
 	cJSON_AddNumberToObject(o, "reloads_failed", (double)d->reloads_failed);
-	if (d->store)
-		store_get_stats(d->store, &ss);
 	st = cJSON_AddObjectToObject(o, "storage");
 	if (st) {
 		cJSON_AddStringToObject(st, "path", d->settings.store_path ? d->settings.store_path : "");
 		cJSON_AddNumberToObject(st, "rows_written", (double)ss.rows_written);
+		cJSON_AddNumberToObject(st, "rows_per_s", d->rate.rows_per_s);
 		cJSON_AddNumberToObject(st, "rows_dropped", (double)ss.rows_dropped);
 		cJSON_AddNumberToObject(st, "queued", (double)ss.queued);
 		cJSON_AddNumberToObject(st, "commits", (double)ss.commits);
@@ -379,8 +402,8 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 		cJSON_AddBoolToObject(st, "failing", ss.failing);
 		cJSON_AddStringToObject(st, "last_error", ss.last_error_text);
 	}
-	if (d->rules)
-		cJSON_AddItemToObject(o, "alarms", rules_status_json(d->rules));
+	/* Always present, empty without rules: scripts need not test for it. */
+	cJSON_AddItemToObject(o, "alarms", rules_status_json(d->rules));
 	if (d->mqtt)
 		cJSON_AddItemToObject(o, "mqtt", mqtt_status_json(d->mqtt));
 	drivers = cJSON_AddArrayToObject(o, "drivers");
@@ -397,6 +420,7 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 			cJSON_AddStringToObject(dj, "last_error", drv->last_error);
 			cJSON_AddNumberToObject(dj, "points", (double)drv->n_points);
 			cJSON_AddNumberToObject(dj, "readings", (double)drv->readings);
+			cJSON_AddNumberToObject(dj, "readings_per_s", pass == 0 ? drv->readings_per_s : 0.0);
 			cJSON_AddNumberToObject(dj, "starts", drv->starts);
 			cJSON_AddNumberToObject(dj, "failures", drv->failures);
 			stats = cJSON_AddObjectToObject(dj, "stats");

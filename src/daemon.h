@@ -84,6 +84,17 @@ struct daemon {
 	uint64_t writes_ok, writes_failed, writes_refused;
 	uint64_t reloads, reloads_failed;
 
+	/*
+	 * Rates shown by status, sampled when status is asked for and at least
+	 * RATE_MIN_WINDOW after the previous sample: over the time between two
+	 * status requests, so no timer runs for them when nobody looks.
+	 */
+	struct {
+		int64_t t_us;          /* monotonic time of the last sample */
+		uint64_t readings_in, rows_written;
+		double readings_per_s, rows_per_s, window_s;
+	} rate;
+
 	/* Scratch buffer for one submit() call's readings on their way to storage. */
 	struct m2m_reading *batch;
 	size_t batch_cap;

@@ -61,6 +61,9 @@ struct m2m_host {
 	struct driver_stat *stats;
 	size_t n_stats;
 	uint64_t readings;
+	/* For the readings/s of status: the count at the last rate sample, and the rate then. */
+	uint64_t rate_readings;
+	double readings_per_s;
 
 	void (*on_destroyed)(struct m2m_host *drv, void *arg);
 	void *on_destroyed_arg;

@@ -183,3 +183,11 @@ char *strdup_printf(const char *fmt, ...) {
 bool startswith(const char *s, const char *prefix) {
 	return strncmp(s, prefix, strlen(prefix)) == 0;
 }
+
+char *path_relative_to(const char *file, const char *p) {
+	const char *slash;
+
+	if (p[0] == '/' || !file || !(slash = strrchr(file, '/')))
+		return strdup(p);
+	return strdup_printf("%.*s/%s", (int)(slash - file), file, p);
+}

@@ -38,3 +38,10 @@ char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* True when S starts with PREFIX. */
 bool startswith(const char *s, const char *prefix);
+
+/*
+ * P as seen from the directory of the file FILE: relative paths in a config
+ * file are relative to that file's directory. Absolute P (or FILE without a
+ * directory) is returned as is. malloc'd; NULL when out of memory.
+ */
+char *path_relative_to(const char *file, const char *p);
