@@ -46,10 +46,15 @@ struct source {
 	int64_t ival; /* the exact value of an integer */
 };
 
+/*
+ * The known set is per table: the names a getter asked for in one table,
+ * as pointers into a pool of interned names (a configuration uses a few
+ * dozen distinct key names over thousands of tables).
+ */
 struct known {
-	const cJSON *obj;
-	char *key; /* NULL: empty slot */
-	uint64_t hash;
+	const cJSON *obj; /* NULL: empty slot */
+	const char **keys;
+	uint32_t n_keys, cap_keys;
 };
 
 struct config {
@@ -63,6 +68,8 @@ struct config {
 
 	struct known *known;
 	size_t n_known, cap_known;
+	char **names; /* interned key names; NULL: empty slot */
+	size_t n_names, cap_names;
 	/* A key could not be recorded: the unknown-key check cannot be trusted. */
 	bool known_oom;
 
@@ -85,14 +92,14 @@ static uint64_t hash_ptr(const void *p) {
 	return mix64((uint64_t)(uintptr_t)p);
 }
 
-static uint64_t hash_known(const cJSON *obj, const char *key) {
+static uint64_t hash_name(const char *key) {
 	uint64_t h = UINT64_C(0xcbf29ce484222325);
 
 	for (const char *p = key; *p; p++) {
 		h ^= (unsigned char)*p;
 		h *= UINT64_C(0x100000001b3);
 	}
-	return mix64(h ^ hash_ptr(obj));
+	return mix64(h);
 }
 
 /* --- source map --------------------------------------------------------- */
@@ -214,58 +221,114 @@ static int record_item(void *userdata, const cJSON *item, uint32_t line,
 
 /* --- known keys --------------------------------------------------------- */
 
-static struct known *known_slot(struct known *tab, size_t cap, const cJSON *obj,
-                                const char *key, uint64_t hash) {
-	size_t mask = cap - 1, i = hash & mask;
+/* The slot of NAME in the pool, or the empty slot where it would go. */
+static char **name_slot(char **tab, size_t cap, const char *name) {
+	size_t mask = cap - 1;
 
-	while (tab[i].key && !(tab[i].hash == hash && tab[i].obj == obj &&
-	                       strcmp(tab[i].key, key) == 0))
-		i = (i + 1) & mask;
-	return &tab[i];
+	for (size_t i = hash_name(name) & mask;; i = (i + 1) & mask)
+		if (!tab[i] || strcmp(tab[i], name) == 0)
+			return &tab[i];
 }
 
-static bool known_has(const config *c, const cJSON *obj, const char *key) {
-	if (c->cap_known == 0)
-		return false;
-	return known_slot(c->known, c->cap_known, obj, key, hash_known(obj, key))->key != NULL;
+/* A zeroed open-addressing table twice as large as *CAP (which it updates), or NULL. */
+static void *table_double(size_t *cap, size_t size) {
+	size_t n = *cap ? *cap * 2 : 64;
+	void *t = n > *cap ? calloc(n, size) : NULL;
+
+	if (t)
+		*cap = n;
+	return t;
 }
 
-static int known_grow(config *c) {
-	size_t cap = c->cap_known ? c->cap_known * 2 : 256;
-	struct known *tab;
+/* The interned copy of NAME, or NULL when it is not in the pool (ADD false) or on OOM. */
+static const char *name_intern(config *c, const char *name, bool add) {
+	char **slot, **old = c->names;
+	size_t old_cap = c->cap_names;
 
-	if (cap < c->cap_known)
-		return -ENOMEM;
-	tab = calloc(cap, sizeof(*tab));
-	if (!tab)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->cap_known; i++) {
-		const struct known *k = &c->known[i];
-
-		if (k->key)
-			*known_slot(tab, cap, k->obj, k->key, k->hash) = *k;
+	if (c->cap_names > 0 && *(slot = name_slot(c->names, c->cap_names, name)))
+		return *slot;
+	if (!add)
+		return NULL;
+	if ((c->n_names + 1) * 2 > c->cap_names) {
+		if (!(c->names = table_double(&c->cap_names, sizeof(*c->names)))) {
+			c->names = old;
+			return NULL;
+		}
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i])
+				*name_slot(c->names, c->cap_names, old[i]) = old[i];
+		free(old);
 	}
-	free(c->known);
-	c->known = tab;
-	c->cap_known = cap;
-	return 0;
+	slot = name_slot(c->names, c->cap_names, name);
+	if (!(*slot = strdup(name)))
+		return NULL;
+	c->n_names++;
+	return *slot;
+}
+
+static struct known *known_slot(struct known *tab, size_t cap, const cJSON *obj) {
+	size_t mask = cap - 1;
+
+	for (size_t i = hash_ptr(obj) & mask;; i = (i + 1) & mask)
+		if (!tab[i].obj || tab[i].obj == obj)
+			return &tab[i];
+}
+
+static const struct known *known_find(const config *c, const cJSON *obj) {
+	const struct known *k;
+
+	if (c->cap_known == 0)
+		return NULL;
+	k = known_slot(c->known, c->cap_known, obj);
+	return k->obj ? k : NULL;
+}
+
+static bool known_has(config *c, const cJSON *obj, const char *key) {
+	const struct known *k = known_find(c, obj);
+	const char *name = k ? name_intern(c, key, false) : NULL;
+
+	for (uint32_t i = 0; name && i < k->n_keys; i++)
+		if (k->keys[i] == name)
+			return true;
+	return false;
 }
 
 static void known_add(config *c, const cJSON *obj, const char *key) {
-	uint64_t hash = hash_known(obj, key);
-	struct known *k;
-	char *copy;
+	const char *name = name_intern(c, key, true);
+	struct known *k, *old = c->known;
+	size_t old_cap = c->cap_known;
 
-	if (c->cap_known > 0 && known_slot(c->known, c->cap_known, obj, key, hash)->key)
-		return;
-	if ((c->n_known + 1) * 2 > c->cap_known && known_grow(c) < 0)
+	if (!name)
 		goto oom;
-	copy = strdup(key);
-	if (!copy)
-		goto oom;
-	k = known_slot(c->known, c->cap_known, obj, key, hash);
-	*k = (struct known){ .obj = obj, .key = copy, .hash = hash };
-	c->n_known++;
+	if (c->cap_known == 0 || !known_slot(c->known, c->cap_known, obj)->obj) {
+		if ((c->n_known + 1) * 2 > c->cap_known) {
+			if (!(c->known = table_double(&c->cap_known, sizeof(*c->known)))) {
+				c->known = old;
+				goto oom;
+			}
+			for (size_t i = 0; i < old_cap; i++)
+				if (old[i].obj)
+					*known_slot(c->known, c->cap_known, old[i].obj) = old[i];
+			free(old);
+		}
+		k = known_slot(c->known, c->cap_known, obj);
+		*k = (struct known){ .obj = obj };
+		c->n_known++;
+	}
+	k = known_slot(c->known, c->cap_known, obj);
+	for (uint32_t i = 0; i < k->n_keys; i++)
+		if (k->keys[i] == name)
+			return;
+	if (k->n_keys == k->cap_keys) {
+		uint32_t cap = k->cap_keys ? k->cap_keys * 2 : 8;
+		const char **keys = realloc(k->keys, cap * sizeof(*keys));
+
+		if (!keys)
+			goto oom;
+		k->keys = keys;
+		k->cap_keys = cap;
+	}
+	k->keys[k->n_keys++] = name;
 	return;
 
 oom:
@@ -457,7 +520,7 @@ static config *config_new(void) {
 
 	if (!c)
 		return NULL;
-	if (source_grow(c) < 0 || known_grow(c) < 0) {
+	if (source_grow(c) < 0) {
 		config_free(c);
 		return NULL;
 	}
@@ -473,8 +536,11 @@ void config_free(config *c) {
 			free(c->sources[i].path);
 	free(c->sources);
 	for (size_t i = 0; i < c->cap_known; i++)
-		free(c->known[i].key);
+		free(c->known[i].keys);
 	free(c->known);
+	for (size_t i = 0; i < c->cap_names; i++)
+		free(c->names[i]);
+	free(c->names);
 	for (size_t i = 0; i < c->n_files; i++)
 		free(c->files[i]);
 	free(c->files);
@@ -1154,24 +1220,21 @@ static size_t edit_distance(const char *a, const char *b) {
 static int report_unknown(config *c, const cJSON *obj, const cJSON *item) {
 	const char *key = item->string, *best = NULL;
 	size_t best_d = SIZE_MAX, len = strlen(key);
+	const struct known *k = known_find(c, obj);
 
 	/*
-	 * Scanning the whole known set is slow but runs once, on the error
-	 * path. Ties go to the smallest name so the hint does not depend on
-	 * hash order. A hint must be closer than the key is long: "id" for
-	 * "ab" would only confuse.
+	 * The candidates are the names asked for in this table. Ties go to
+	 * the smallest name so the hint does not depend on the order they
+	 * were asked in. A hint must be closer than the key is long: "id"
+	 * for "ab" would only confuse.
 	 */
-	for (size_t i = 0; i < c->cap_known; i++) {
-		const struct known *k = &c->known[i];
-		size_t d;
+	for (uint32_t i = 0; k && i < k->n_keys; i++) {
+		size_t d = edit_distance(key, k->keys[i]);
 
-		if (!k->key || k->obj != obj)
-			continue;
-		d = edit_distance(key, k->key);
 		if (d > 2 || d >= len)
 			continue;
-		if (d < best_d || (d == best_d && strcmp(k->key, best) < 0)) {
-			best = k->key;
+		if (d < best_d || (d == best_d && strcmp(k->keys[i], best) < 0)) {
+			best = k->keys[i];
 			best_d = d;
 		}
 	}
