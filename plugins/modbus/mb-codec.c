@@ -237,6 +237,16 @@ int mb_encode(enum mb_type type, enum mb_order order, double value, uint16_t *re
 	return 0;
 }
 
+double mb_snap_integer(enum mb_type type, double value)
+{
+	double r;
+
+	if (type == MB_FLOAT32 || type == MB_FLOAT64 || type == MB_STRING || !isfinite(value))
+		return value;
+	r = nearbyint(value);
+	return fabs(value - r) <= 1e-9 * fmax(1.0, fabs(r)) ? r : value;
+}
+
 size_t mb_decode_string(const uint16_t *regs, unsigned n, enum mb_order order, char *buf,
                         size_t size)
 {

@@ -97,6 +97,16 @@ double mb_decode_bit(uint16_t reg, unsigned bit);
 int mb_encode(enum mb_type type, enum mb_order order, double value, uint16_t *regs);
 
 /*
+ * The raw value to encode for a write of VALUE as TYPE. The core divides
+ * an engineering value by the point's scale, which leaves a setpoint of
+ * 0.3 with scale 0.1 as 2.9999999999999996: for the integer types (and
+ * bool), a VALUE within rounding error of an integer (relative 1e-9)
+ * becomes that integer. Anything else comes back unchanged, so that
+ * mb_encode() still refuses a real fraction such as 2.5.
+ */
+double mb_snap_integer(enum mb_type type, double value);
+
+/*
  * Decodes a string of N registers into BUF (SIZE bytes, NUL-terminated).
  * The string ends at the first NUL byte; trailing spaces are dropped (the
  * usual padding) and bytes outside printable ASCII become '?', so that the

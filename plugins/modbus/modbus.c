@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 #include <cJSON.h>
@@ -344,6 +345,7 @@ static void bus_disconnect(struct mb_driver *drv)
 static int bus_connect(struct mb_driver *drv)
 {
 	const struct m2m_host_api *api = drv->api;
+	const char *what = "connecting to";
 	int err;
 
 	if (drv->connected)
@@ -352,10 +354,23 @@ static int bus_connect(struct mb_driver *drv)
 		err = errno;
 		goto fail;
 	}
+	/*
+	 * One bus thread per line serializes the requests of this instance;
+	 * exclusive mode makes a second opener (another driver instance on the
+	 * same line, a terminal program) fail with EBUSY instead of talking
+	 * over our frames.
+	 */
+	if (drv->transport == TRANSPORT_RTU && ioctl(modbus_get_socket(drv->ctx), TIOCEXCL) < 0) {
+		err = errno;
+		modbus_close(drv->ctx);
+		what = "taking exclusive use (TIOCEXCL) of";
+		goto fail;
+	}
 	if (drv->transport == TRANSPORT_RTU && drv->rs485 &&
 	    modbus_rtu_set_serial_mode(drv->ctx, MODBUS_RTU_RS485) < 0) {
 		err = errno;
 		modbus_close(drv->ctx);
+		what = "enabling RS-485 mode (rs485 = true) on";
 		goto fail;
 	}
 	drv->connected = true;
@@ -367,7 +382,7 @@ static int bus_connect(struct mb_driver *drv)
 fail:
 	/* Logged once per outage; the device events say the rest. */
 	if (!drv->connect_failing)
-		api->log(drv->host, M2M_LOG_WARNING, "connecting to \"%s\" failed: %s",
+		api->log(drv->host, M2M_LOG_WARNING, "%s \"%s\" failed: %s", what,
 		         drv->bus_name, modbus_strerror(err));
 	drv->connect_failing = true;
 	return -(err ? err : EIO);
@@ -746,9 +761,11 @@ static void apply_splits(struct mb_group *g)
 
 static void device_up(struct mb_driver *drv, struct mb_device *dev)
 {
-	if (dev->state != DEV_ONLINE)
+	if (dev->state != DEV_ONLINE) {
 		drv->api->event(drv->host, dev->name, "online",
 		                dev->state == DEV_OFFLINE ? "answering again" : "answering");
+		set_stat(drv, "online", dev, 1);
+	}
 	dev->state = DEV_ONLINE;
 	dev->backoff_us = 0;
 }
@@ -769,6 +786,7 @@ static void device_down(struct mb_driver *drv, struct mb_device *dev, const stru
 			describe_error(c->fail_err, reason, sizeof(reason));
 		}
 		drv->api->event(drv->host, dev->name, "offline", reason);
+		set_stat(drv, "online", dev, 0);
 		dev->state = DEV_OFFLINE;
 		dev->backoff_us = dev->min_interval_us;
 	} else {
@@ -834,12 +852,37 @@ static void poll_done(int status, void *arg)
 		set_stat(drv, "errors", dev, (double)dev->errors);
 }
 
+/* What a write put or found on the wire, for messages: "0x0001 0x86a0". */
+static const char *format_words(const struct mb_write_op *op, const uint16_t *words, char *buf,
+                                size_t size)
+{
+	const struct mb_point *p = op->p;
+	unsigned n = p->table == MB_COIL ? 1 : p->nregs;
+	size_t len = 0;
+
+	buf[0] = '\0';
+	if (p->table == MB_COIL) {
+		snprintf(buf, size, "%d", words[0] != 0);
+		return buf;
+	}
+	if (p->type == MB_BOOL) {
+		/* regs[0] holds the bit to write, back[0] the whole register read. */
+		unsigned v = words == op->back ? (words[0] >> p->bit) & 1u : words[0] != 0;
+
+		snprintf(buf, size, "bit %d = %u", p->bit, v);
+		return buf;
+	}
+	for (unsigned i = 0; i < n && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s0x%04x", i ? " " : "", words[i]);
+	return buf;
+}
+
 static void write_done(int status, void *arg)
 {
 	struct mb_write_op *op = arg;
 	struct mb_driver *drv = op->drv;
 	const struct m2m_host_api *api = drv->api;
-	char text[160], what[96];
+	char text[256], what[96];
 
 	drv->inflight--;
 	if (status == -ECANCELED) {
@@ -850,8 +893,12 @@ static void write_done(int status, void *arg)
 		         describe_error(op->err, what, sizeof(what)));
 		api->write_done(op->req, error_status(op->err), text);
 	} else if (op->mismatch) {
-		snprintf(text, sizeof(text), "read-back differs: wrote 0x%04x, read 0x%04x",
-		         op->regs[0], op->back[0]);
+		char wrote[32], read[32];
+
+		snprintf(text, sizeof(text), "read-back of %s %" PRIu32 " of \"%s\" differs: wrote %s, read %s",
+		         mb_table_names[op->p->table], op->p->address, op->p->dev->name,
+		         format_words(op, op->regs, wrote, sizeof(wrote)),
+		         format_words(op, op->back, read, sizeof(read)));
 		api->write_done(op->req, -EIO, text);
 	} else {
 		api->write_done(op->req, 0, NULL);
@@ -937,9 +984,9 @@ static int mb_write(void *driver, uint32_t point, double raw_value, m2m_write *r
 	op->drv = drv;
 	op->p = p;
 	op->req = req;
-	op->value = raw_value;
+	op->value = mb_snap_integer(p->type, raw_value);
 	/* Nothing goes on the wire for a value the type cannot hold. */
-	r = mb_encode(p->type, p->order, raw_value, op->regs);
+	r = mb_encode(p->type, p->order, op->value, op->regs);
 	if (r < 0) {
 		snprintf(text, sizeof(text), "%.17g cannot be written as %s%s", raw_value,
 		         mb_type_names[p->type],

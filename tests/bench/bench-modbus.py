@@ -103,7 +103,9 @@ def sim_baseline(points, seconds, warmup=2.0):
         n1 = gw.count()
     finally:
         gw.stop()
-    return (c1 - c0) / ((n1 - n0) / 1000.0) if n1 > n0 else None
+    lag = re.search(r"final stats:.*loop_lag_p99=([0-9.]+)ms", gw.log_text())
+    per_1000 = (c1 - c0) / ((n1 - n0) / 1000.0) if n1 > n0 else None
+    return per_1000, (lag.group(1) if lag else "?")
 
 
 def run(name, units, count, seconds, warmup=3.0):
@@ -170,7 +172,7 @@ def run(name, units, count, seconds, warmup=3.0):
                   % (base, per_1000 / base))
         else:
             print("  bare libmodbus baseline      not available")
-        sim = sim_baseline(units * count, min(seconds, 10))
+        sim, sim_lag = sim_baseline(units * count, min(seconds, 10))
         if sim:
             print("  m2md + sim driver, same rate %.5f CPU s per 1,000 readings (core share %.0f%%)"
                   % (sim, 100 * min(sim, per_1000) / per_1000))
@@ -179,6 +181,8 @@ def run(name, units, count, seconds, warmup=3.0):
               % (percentile(jitter, 0.99), max(jitter) if jitter else float("nan")))
         print("  loop lag p99 (whole run)     %s ms (target <= 2 ms), with %d timeouts on bus 'dead'"
               % (lag.group(1) if lag else "?", timeouts))
+        print("  loop lag p99, sim baseline   %s ms (m2md + sim driver at the same rate, no modbus)"
+              % sim_lag)
         sys.stdout.flush()
     finally:
         hole.close()

@@ -9,10 +9,12 @@ pair), with several unit ids, that records every request it is asked.
 
 --config is JSON:
     {"init":  {"1": {"hr": {"0": [1, 2, 3]}, "co": {"5": [1, 0]}}},
-     "holes": {"1": {"hr": [[100, 100]]}}}
+     "holes": {"1": {"hr": [[100, 100]]}},
+     "stuck": {"1": {"hr": [[200, 201]]}}}
 Tables are "co", "di", "ir", "hr"; protocol addresses start at 0. A request
 touching a hole gets exception 02 (illegal data address), as a device with
-gaps in its map answers.
+gaps in its map answers. A write to a stuck address is answered as done
+(and recorded) but not stored, as a device that ignores a setpoint does.
 
 --log FILE gets one JSON line per request, written before the answer:
     {"unit": 1, "fc": 3, "addr": 0, "count": 125, "t": 1234.5}
@@ -59,11 +61,12 @@ class RecordingSlave(ModbusSlaveContext):
     """One unit: records each request in validate(), which every request
     type calls exactly once, and refuses requests that touch a hole."""
 
-    def __init__(self, unit, recorder, holes, **kwargs):
+    def __init__(self, unit, recorder, holes, stuck, **kwargs):
         super().__init__(zero_mode=True, **kwargs)
         self.unit = unit
         self.recorder = recorder
         self.holes = holes  # table letter -> [(first, last)]
+        self.stuck = stuck  # table letter -> [(first, last)]
         self.pending = None
 
     def validate(self, fc_as_hex, address, count=1):
@@ -88,6 +91,10 @@ class RecordingSlave(ModbusSlaveContext):
         self.pending = None
         rec["values"] = [int(v) for v in values]
         self.recorder.write(rec)
+        table = self.decode(fc_as_hex)
+        for first, last in self.stuck.get(table, []):
+            if address <= last and address + len(values) - 1 >= first:
+                return
         super().setValues(fc_as_hex, address, values)
 
 
@@ -117,7 +124,9 @@ def build_context(units, config, recorder, mute_dir):
             stores[name] = ModbusSequentialDataBlock(0, values)
         holes = {TABLES[t]: [tuple(h) for h in hs]
                  for t, hs in config.get("holes", {}).get(key, {}).items()}
-        slaves[unit] = RecordingSlave(unit, recorder, holes, **stores)
+        stuck = {TABLES[t]: [tuple(h) for h in hs]
+                 for t, hs in config.get("stuck", {}).get(key, {}).items()}
+        slaves[unit] = RecordingSlave(unit, recorder, holes, stuck, **stores)
     return MutableServerContext(slaves, mute_dir)
 
 

@@ -9,6 +9,7 @@ import json
 import os
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -213,3 +214,37 @@ def events(gw, source=None):
         sql += " WHERE source = ?"
         args = (source,)
     return gw.query(sql + " ORDER BY id", args)
+
+
+def ctl(gw, cmd, timeout=10, **args):
+    """One request on m2md's control socket (the protocol m2mctl speaks);
+    returns the reply as a dict. Bounded by TIMEOUT."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout * SLOW)
+    try:
+        s.connect(gw.socket)
+        s.sendall((json.dumps(dict(id=1, cmd=cmd, **args)) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    return json.loads(buf.decode())
+
+
+def driver_stats(gw, name):
+    """The stats a driver published, as m2mctl status shows them."""
+    reply = ctl(gw, "status")
+    check(reply.get("ok"), "status answered: %r" % reply)
+    for d in reply["result"]["drivers"]:
+        if d["name"] == name:
+            return d["stats"]
+    raise AssertionError("no driver %s in status: %r" % (name, reply))
+
+
+def writes(srv, unit=None):
+    """Write requests (FC 5, 6, 15, 16) the server saw."""
+    return [r for r in srv.requests(unit) if r["fc"] in (5, 6, 15, 16)]

@@ -256,6 +256,28 @@ static void test_strings(void)
 	ASSERT_EQ(mb_decode_string(regs, 4, MB_ABCD, buf, 0), 0);
 }
 
+/* Scaled setpoints that land next to an integer are written as it. */
+static void test_snap_integer(void)
+{
+	uint16_t regs[4];
+
+	ASSERT_DOUBLE_EQ(mb_snap_integer(MB_INT16, 0.3 / 0.1), 3, 0);
+	ASSERT_DOUBLE_EQ(mb_snap_integer(MB_UINT32, 0.7 / 0.1), 7, 0);
+	ASSERT_DOUBLE_EQ(mb_snap_integer(MB_INT64, -2.9999999999999996), -3, 0);
+	ASSERT_DOUBLE_EQ(mb_snap_integer(MB_BOOL, 0.9999999999999999), 1, 0);
+	ASSERT_OK(mb_encode(MB_INT16, MB_ABCD, mb_snap_integer(MB_INT16, 0.3 / 0.1), regs));
+	ASSERT_EQ(regs[0], 3);
+	/* A real fraction stays one, and is refused. */
+	ASSERT_DOUBLE_EQ(mb_snap_integer(MB_INT16, 2.5), 2.5, 0);
+	ASSERT_DOUBLE_EQ(mb_snap_integer(MB_UINT16, 2.000001), 2.000001, 0);
+	ASSERT_EQ(mb_encode(MB_INT16, MB_ABCD, mb_snap_integer(MB_INT16, 2.5), regs), -ERANGE);
+	/* Floats are never rounded; NaN and infinities pass through. */
+	ASSERT_DOUBLE_EQ(mb_snap_integer(MB_FLOAT32, 0.3 / 0.1), 0.3 / 0.1, 0);
+	ASSERT_DOUBLE_EQ(mb_snap_integer(MB_FLOAT64, 2.9999999999999996), 2.9999999999999996, 0);
+	ASSERT(isnan(mb_snap_integer(MB_INT32, NAN)));
+	ASSERT(isinf(mb_snap_integer(MB_INT32, INFINITY)));
+}
+
 int main(void)
 {
 	RUN_TEST(test_known_layouts);
@@ -264,5 +286,6 @@ int main(void)
 	RUN_TEST(test_registers_and_orders);
 	RUN_TEST(test_bits);
 	RUN_TEST(test_strings);
+	RUN_TEST(test_snap_integer);
 	return 0;
 }
