@@ -1041,7 +1041,13 @@ static int bind_socket(ctl_server *s, int *ret_fd) {
 		          m2m_strerror(r));
 		goto fail_unlink;
 	}
-	if (cc->has_gid && chown(tmp, (uid_t)-1, cc->gid) < 0) {
+	/*
+	 * Under systemd the daemon runs as group m2md and the socket already has
+	 * it; chown only when it differs, since the unit's system call filter
+	 * refuses chown (@privileged) and the call would fail for nothing.
+	 */
+	if (cc->has_gid && (stat(tmp, &st) < 0 || st.st_gid != cc->gid) &&
+	    chown(tmp, (uid_t)-1, cc->gid) < 0) {
 		r = -errno;
 		log_error("control socket: cannot give %s to group '%s': %s", tmp, cc->group,
 		          m2m_strerror(r));
