@@ -143,5 +143,29 @@ def test_rtu_multidrop():
         pty.kill()
 
 
+def test_rs485_refused_by_the_line():
+    """rs485 = true on a line that cannot do it (a pty has no RS-485 mode):
+    a clear log line, bad readings with a reason, an offline event."""
+    d = tmpdir("mb-rs485")
+    pty = PtyPair(d)
+    try:
+        cfg = driver("line", transport="rtu", device=pty.b, baud=19200, parity="none",
+                     rs485=True, timeout="100ms", retries=0, backoff_max="1s")
+        cfg += two_point_device("line", "m1", 1, interval="200ms")
+        gw = Gateway("mb-rs485", cfg, directory=d).start()
+        try:
+            wait_for(lambda: COMM_ERROR in qualities(gw, "m1/a"), 10, "a comm error reading")
+            wait_for(lambda: "offline" in [e[0] for e in events(gw, "m1")], 5, "offline event")
+            log = gw.log_text()
+            check('enabling RS-485 mode (rs485 = true) on "rtu:%s" failed' % pty.b in log,
+                  "the log names RS-485: %s" % log[-1500:])
+            check(GOOD not in qualities(gw, "m1/a"), "no good reading")
+        finally:
+            check(gw.stop() == 0, "m2md exits 0")
+    finally:
+        pty.kill()
+
+
 if __name__ == "__main__":
-    main([test_device_stops_answering, test_reconnect_after_restart, test_rtu_multidrop])
+    main([test_device_stops_answering, test_reconnect_after_restart, test_rtu_multidrop,
+          test_rs485_refused_by_the_line])

@@ -6,7 +6,8 @@ a merged block after exception 02."""
 import math
 
 from mbtest import (DEVICE_ERROR, GOOD, Gateway, Server, check, cycles, device, driver,
-                    encode, as_type, latest, main, point, tmpdir, wait_for)
+                    driver_stats, encode, as_type, latest, main, point, qualities, tmpdir,
+                    wait_for)
 
 ORDERS = ("ABCD", "CDAB", "BADC", "DCBA")
 VALUES = {
@@ -153,6 +154,12 @@ def test_planner_request_counts():
         try:
             wait_for(lambda: all(latest(gw, n) for n in ("u1/r999", "u2/c2000", "u3/r124", "u4/w8")),
                      15, "the first cycle of every device")
+            # What m2mctl status shows: the plan's requests per cycle per device.
+            stats = driver_stats(gw, "plc")
+            per_cycle = {u: stats.get("requests_per_cycle." + u) for u in ("u1", "u2", "u3", "u4")}
+            check(per_cycle == {"u1": 8, "u2": 6, "u3": 3, "u4": 1},
+                  "requests_per_cycle in status: %r" % stats)
+            check(all(stats.get("online." + u) == 1 for u in per_cycle), "online in status: %r" % stats)
         finally:
             check(gw.stop() == 0, "m2md exits 0")
 
@@ -192,6 +199,7 @@ def test_exception_02_split():
             # Every cycle submitted every point, the bad one included.
             check(gw.count("dev/r50") == gw.count("dev/r49") or
                   abs(gw.count("dev/r50") - gw.count("dev/r49")) <= 1, "r50 never dropped")
+            per_cycle = driver_stats(gw, "plc").get("requests_per_cycle.dev")
         finally:
             check(gw.stop() == 0, "m2md exits 0")
         cyc = [[(r["addr"], r["count"]) for r in c] for c in cycles(srv.requests(1))]
@@ -203,11 +211,44 @@ def test_exception_02_split():
         check(all(c == stable for c in cyc[2:-1]), "stable plan: %r" % cyc)
         check(len(stable) <= 1 + 2 * 7, "few requests after the split: %r" % stable)
         check((50, 1) in stable, "the bad address alone: %r" % stable)
+        check(per_cycle == len(stable), "status shows the split plan: %r requests per cycle, "
+              "the server saw %d" % (per_cycle, len(stable)))
         covered = sorted(a for s, n in stable for a in range(s, s + n))
         check(covered == list(range(100)), "every address still read")
     finally:
         srv.kill()
 
 
+def test_exception_02_in_a_gap():
+    """Merging across a gap reads addresses no point names; a device without
+    them refuses the block, and the split costs no reading at all."""
+    d = tmpdir("mb-gap")
+    srv = Server(d, "gap", units=(1,), config={
+        "init": {"1": {"hr": {"0": list(range(30))}}},
+        "holes": {"1": {"hr": [[10, 19]]}}}).start()
+    try:
+        cfg = driver("plc", transport="tcp", host="127.0.0.1", port=srv.port, max_gap=10)
+        cfg += device("plc", name="dev", unit_id=1, interval="300ms")
+        for a in list(range(10)) + list(range(20, 30)):
+            cfg += point("plc", name="r%d" % a, table="holding_register", address=a)
+        gw = Gateway("mb-gap", cfg, directory=d).start()
+        try:
+            wait_for(lambda: gw.count("dev/r29") >= 3, 15, "three cycles")
+            for a in list(range(10)) + list(range(20, 30)):
+                q = qualities(gw, "dev/r%d" % a)
+                check(q and all(x == GOOD for x in q), "r%d always good: %r" % (a, q))
+            check(latest(gw, "dev/r25") == (25, GOOD), "values: %r" % (latest(gw, "dev/r25"),))
+            per_cycle = driver_stats(gw, "plc").get("requests_per_cycle.dev")
+        finally:
+            check(gw.stop() == 0, "m2md exits 0")
+        cyc = [[(r["addr"], r["count"]) for r in c] for c in cycles(srv.requests(1))]
+        check(cyc[0] == [(0, 30), (0, 10), (20, 10)], "merged, refused, split: %r" % cyc[0])
+        check(all(c == [(0, 10), (20, 10)] for c in cyc[1:]), "the split is kept: %r" % cyc)
+        check(per_cycle == 2, "2 requests per cycle in status, got %r" % per_cycle)
+    finally:
+        srv.kill()
+
+
 if __name__ == "__main__":
-    main([test_types_and_orders, test_planner_request_counts, test_exception_02_split])
+    main([test_types_and_orders, test_planner_request_counts, test_exception_02_split,
+          test_exception_02_in_a_gap])
