@@ -185,6 +185,7 @@ struct store {
 		size_t fetch_max;
 	} ob;
 	struct store_outbox_info ob_info; /* found at open; immutable since */
+	int64_t ob_put_max_key;           /* highest key put; loop thread only */
 
 	/* Storage thread only. */
 	uint64_t ob_count;                /* rows in the outbox table */
@@ -617,6 +618,20 @@ void store_outbox_get_info(store *s, struct store_outbox_info *ret) {
 		return;
 	}
 	*ret = s->ob_info;
+	/*
+	 * A later client of the same run (a reload removed [mqtt] and another
+	 * added it back) continues where the last one stopped, not where the
+	 * file was at open.
+	 */
+	pthread_mutex_lock(&s->lock);
+	ret->count = s->ob.st.count;
+	if (s->ob.seq_next_clean > ret->seq_next)
+		ret->seq_next = s->ob.seq_next_clean;
+	if (s->ob.st.seq_reserved > ret->seq_reserved)
+		ret->seq_reserved = s->ob.st.seq_reserved;
+	pthread_mutex_unlock(&s->lock);
+	if (s->ob_put_max_key > ret->max_key)
+		ret->max_key = s->ob_put_max_key;
 }
 
 int store_outbox_put(store *s, const struct store_outbox_msg *m) {
@@ -634,6 +649,8 @@ int store_outbox_put(store *s, const struct store_outbox_msg *m) {
 		return -ENOMEM;
 	x->kind = XREC_OUTBOX;
 	x->key = m->key;
+	if (m->key > s->ob_put_max_key)
+		s->ob_put_max_key = m->key;
 	x->ts = m->ts_us;
 	x->len = len;
 	x->quality = (uint16_t)m->qos;
