@@ -508,11 +508,15 @@ static void print_status(const cJSON *s) {
 	if (!cJSON_IsObject(mqtt))
 		printf("not configured\n");
 	else {
-		const char *state = str(mqtt, "state", NULL);
-		printf("%s   queued %s   sent %s   dropped %s\n", state ? state : "-",
-		       format_count(num(mqtt, "queued"), b1, sizeof(b1)),
+		/* The outbox counts store-and-forward messages; older daemons put them at the top. */
+		const cJSON *ob = cJSON_GetObjectItemCaseSensitive(mqtt, "outbox");
+		const char *e = str(mqtt, "last_error", "");
+		printf("%s %s   queued %s   sent %s   dropped %s%s%s\n", str(mqtt, "state", "-"),
+		       str(mqtt, "url", ""),
+		       format_count(cJSON_IsObject(ob) ? num(ob, "queued") : num(mqtt, "queued"), b1, sizeof(b1)),
 		       format_count(num(mqtt, "sent"), b2, sizeof(b2)),
-		       format_count(num(mqtt, "dropped"), b3, sizeof(b3)));
+		       format_count(cJSON_IsObject(ob) ? num(ob, "dropped") : num(mqtt, "dropped"), b3, sizeof(b3)),
+		       e[0] ? "   last error: " : "", e);
 	}
 	printf("STORAGE    rows %.0f (%.1f/s)   size %s   dropped %.0f   queued %.0f%s%s\n",
 	       num(st, "rows_written"), num(st, "rows_per_s"),
