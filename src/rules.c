@@ -883,11 +883,18 @@ static void expand(rules *r, struct buf *b, const struct tpl *t, const struct in
 			buf_field(b, p ? p->name : "", t->mode);
 			break;
 		case F_VALUE:
-			/* null, not nan: the default payload is JSON and must stay valid. */
-			if (isfinite(x->value))
+			/*
+			 * null, not nan: the default payload is JSON and must stay valid.
+			 * 15 digits read well; 17 when needed to give back the exact
+			 * double, so a consumer sees the value the events table holds.
+			 */
+			if (isfinite(x->value)) {
 				snprintf(num, sizeof(num), "%.15g", x->value);
-			else
+				if (strtod(num, NULL) != x->value)
+					snprintf(num, sizeof(num), "%.17g", x->value);
+			} else {
 				snprintf(num, sizeof(num), "null");
+			}
 			buf_str(b, num);
 			break;
 		case F_UNIT:

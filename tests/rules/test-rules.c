@@ -662,7 +662,8 @@ static void test_template_escaping(void) {
 	free(p->a.unit);
 	p->a.unit = strdup("in\"Hg\\+#\n");
 	ASSERT(p->a.unit);
-	feed(h, "b1/temp", 90);
+	/* A value that 15 digits would round: the payload gives back the exact double. */
+	feed(h, "b1/temp", 85.35381999999997);
 	ASSERT_EQ(h->n_pub, 3);
 	/* Topics never carry a wildcard; JSON payloads stay JSON; other text is as written. */
 	ASSERT_STR_EQ(h->topic[0], "u/in\"Hg\\__\n/b1/temp");
@@ -676,6 +677,8 @@ static void test_template_escaping(void) {
 	ASSERT(doc);
 	ASSERT_STR_EQ(cJSON_GetArrayItem(doc, 0)->valuestring, "in\"Hg\\+#\n");
 	cJSON_Delete(doc);
+	ASSERT_STR_CONTAINS(h->payload[2], ", 85.35381999999997]");
+	ASSERT(strtod(strchr(h->payload[2], ',') + 1, NULL) == 85.35381999999997);
 	teardown(h);
 }
 
