@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,23 +142,29 @@ struct slot {
 	double value;    /* the deferred value (the last one asked for wins) */
 };
 
+/*
+ * What a reading touches comes first: instances are 96 bytes, so the first
+ * 32 bytes of each lie within one cache line, and a reading that changes
+ * no state costs one line of its instance.
+ */
 struct inst {
 	const struct rule_def *rule;
-	struct slot *slots;
-	int64_t timer_us;      /* raise (pending) or clear delay deadline; INT64_MAX when none */
-	int64_t last_good_us;  /* monotonic time of the last good reading (stale) */
-	int64_t last_raise_us; /* monotonic, for the cooldown; INT64_MIN when never */
-	int64_t since_us;      /* wall time of the last transition, 0 when never */
-	int64_t heap_due;      /* key in the heap; INT64_MAX when not in it */
-	int64_t prev_ts;       /* rate: time of the previous good reading (wall, acquisition) */
-	double prev_v;
 	double value;          /* the last value seen, NAN when none */
+	int64_t last_good_us;  /* monotonic time of the last good reading (stale) */
 	uint32_t point;
-	uint32_t heap_pos;
 	uint8_t state;
 	bool has_prev;
 	bool stale;            /* stale rules: no good reading within stale_after */
+	int64_t timer_us;      /* raise (pending) or clear delay deadline; INT64_MAX when none */
+	int64_t prev_ts;       /* rate: time of the previous good reading (wall, acquisition) */
+	double prev_v;
+	struct slot *slots;
+	int64_t last_raise_us; /* monotonic, for the cooldown; INT64_MIN when never */
+	int64_t since_us;      /* wall time of the last transition, 0 when never */
+	int64_t heap_due;      /* key in the heap; INT64_MAX when not in it */
+	uint32_t heap_pos;
 };
+_Static_assert(offsetof(struct inst, timer_us) <= 32, "a reading's fields fit in the first 32 bytes");
 
 /* A write in flight; outlives a reload or rules_free (then it is orphaned). */
 struct wreq {
@@ -175,17 +182,33 @@ struct buf {
 	bool failed;
 };
 
-/* One rule set with its instances, index and heap: built whole, then swapped in. */
+/*
+ * A heap entry carries its key, so that sifting compares keys within the
+ * heap array and touches an instance only to record its new position: a
+ * 4-ary heap of 100,000 instances is 9 levels deep, not 17.
+ */
+struct hent {
+	int64_t due;
+	struct inst *x;
+};
+
+/*
+ * One rule set with its instances, indexes and heap: built whole, then
+ * swapped in. Instances are sorted by point, so the instances of point ID
+ * are insts[ix_start[id]] to insts[ix_start[id + 1]]: a reading reads one
+ * offset and then its instances, with no indirection in between. The
+ * per-rule view (ack, restore, reload) goes through by_rule instead.
+ */
 struct set {
 	rules_conf *conf;
 	struct inst *insts;
 	size_t n_insts;
-	size_t *rule_first; /* instances of rule i: [rule_first[i], rule_first[i + 1]) */
+	size_t *rule_first; /* rule i's instances: by_rule[rule_first[i]] to by_rule[rule_first[i + 1]] */
+	uint32_t *by_rule;  /* instance numbers grouped by rule, by point within a rule */
 	uint32_t *by_name;  /* rule indices sorted by name, for ack, restore and reload */
 	uint32_t n_ix;      /* point ids below this have an index entry */
-	uint32_t *ix_start; /* n_ix + 1 offsets into ix */
-	uint32_t *ix;       /* instance numbers */
-	struct inst **heap; /* room for every instance */
+	uint32_t *ix_start; /* n_ix + 1 offsets into insts */
+	struct hent *heap;  /* room for every instance */
 	size_t heap_n;
 	struct slot *slots; /* the write slots of all instances, one block */
 };
@@ -782,46 +805,52 @@ int rules_conf_parse(config *c, const cJSON *root, registry *reg, rules_conf **r
 
 /* --- the heap of deadlines --- */
 
-static void heap_set(rules *r, size_t i, struct inst *x) {
-	r->s.heap[i] = x;
-	x->heap_pos = (uint32_t)i;
+static void heap_set(rules *r, size_t i, struct hent e) {
+	r->s.heap[i] = e;
+	e.x->heap_pos = (uint32_t)i;
 }
 
 static void heap_up(rules *r, size_t i) {
-	struct inst *x = r->s.heap[i];
+	struct hent e = r->s.heap[i];
 
 	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (r->s.heap[parent]->heap_due <= x->heap_due)
+		size_t parent = (i - 1) / 4;
+		if (r->s.heap[parent].due <= e.due)
 			break;
 		heap_set(r, i, r->s.heap[parent]);
 		i = parent;
 	}
-	heap_set(r, i, x);
+	heap_set(r, i, e);
 }
 
 static void heap_down(rules *r, size_t i) {
-	struct inst *x = r->s.heap[i];
+	struct hent e = r->s.heap[i];
+	size_t n = r->s.heap_n;
 
 	for (;;) {
-		size_t l = 2 * i + 1, m = i;
-		int64_t best = x->heap_due;
-		if (l < r->s.heap_n && r->s.heap[l]->heap_due < best)
-			best = r->s.heap[m = l]->heap_due;
-		if (l + 1 < r->s.heap_n && r->s.heap[l + 1]->heap_due < best)
-			m = l + 1;
-		if (m == i)
+		size_t c = 4 * i + 1, m = c, end;
+		if (c >= n)
+			break;
+		end = c + 4 < n ? c + 4 : n;
+		for (size_t j = c + 1; j < end; j++)
+			if (r->s.heap[j].due < r->s.heap[m].due)
+				m = j;
+		if (r->s.heap[m].due >= e.due)
 			break;
 		heap_set(r, i, r->s.heap[m]);
 		i = m;
 	}
-	heap_set(r, i, x);
+	heap_set(r, i, e);
+}
+
+static void heap_push(rules *r, struct inst *x) {
+	/* The heap array holds every instance, so it never needs to grow. */
+	heap_set(r, r->s.heap_n++, (struct hent){ x->heap_due, x });
+	heap_up(r, x->heap_pos);
 }
 
 static void heap_pop(rules *r) {
-	struct inst *top = r->s.heap[0];
-
-	top->heap_due = INT64_MAX;
+	r->s.heap[0].x->heap_due = INT64_MAX;
 	if (--r->s.heap_n > 0) {
 		heap_set(r, 0, r->s.heap[r->s.heap_n]);
 		heap_down(r, 0);
@@ -854,12 +883,12 @@ static void schedule(rules *r, struct inst *x) {
 	if (due >= x->heap_due)
 		return;
 	if (x->heap_due == INT64_MAX) {
-		/* The heap array holds every instance, so it never needs to grow here. */
 		x->heap_due = due;
-		heap_set(r, r->s.heap_n++, x);
-	} else {
-		x->heap_due = due;
+		heap_push(r, x);
+		return;
 	}
+	x->heap_due = due;
+	r->s.heap[x->heap_pos].due = due;
 	heap_up(r, x->heap_pos);
 }
 
@@ -1293,7 +1322,7 @@ void rules_on_reading(rules *r, const struct point *p, const struct m2m_reading 
 		return;
 	for (uint32_t i = r->s.ix_start[id], e = r->s.ix_start[id + 1]; i < e; i++) {
 		r->st.evaluations++;
-		eval(r, &r->s.insts[r->s.ix[i]], reading, now_mono_us);
+		eval(r, &r->s.insts[i], reading, now_mono_us);
 	}
 }
 
@@ -1327,8 +1356,8 @@ void rules_advance(rules *r, int64_t now_mono_us) {
 	if (!r)
 		return;
 	r->now_us = now_mono_us;
-	while (r->s.heap_n > 0 && r->s.heap[0]->heap_due <= now_mono_us) {
-		struct inst *x = r->s.heap[0];
+	while (r->s.heap_n > 0 && r->s.heap[0].due <= now_mono_us) {
+		struct inst *x = r->s.heap[0].x;
 		int64_t due;
 
 		heap_pop(r);
@@ -1341,6 +1370,7 @@ void rules_advance(rules *r, int64_t now_mono_us) {
 			 */
 			if (x->heap_due <= now_mono_us) {
 				x->heap_due = now_mono_us + 1;
+				r->s.heap[x->heap_pos].due = x->heap_due;
 				heap_down(r, x->heap_pos);
 			}
 			continue;
@@ -1349,14 +1379,13 @@ void rules_advance(rules *r, int64_t now_mono_us) {
 		if (due != INT64_MAX) {
 			/* Never due again by NOW: that would spin this loop. */
 			x->heap_due = due > now_mono_us ? due : now_mono_us + 1;
-			heap_set(r, r->s.heap_n++, x);
-			heap_up(r, x->heap_pos);
+			heap_push(r, x);
 		}
 	}
 }
 
 int64_t rules_next_deadline(const rules *r) {
-	return r && r->s.heap_n > 0 ? r->s.heap[0]->heap_due : INT64_MAX;
+	return r && r->s.heap_n > 0 ? r->s.heap[0].due : INT64_MAX;
 }
 
 /* --- building an instance set --- */
@@ -1367,7 +1396,7 @@ static void set_done(struct set *s) {
 	free(s->rule_first);
 	free(s->by_name);
 	free(s->ix_start);
-	free(s->ix);
+	free(s->by_rule);
 	free(s->heap);
 	rules_conf_free(s->conf);
 	memset(s, 0, sizeof(*s));
@@ -1399,14 +1428,16 @@ static int find_rule(const struct set *s, const char *name) {
 	return -1;
 }
 
+/* The instance of rule RULE on POINT in S, or NULL. */
 static struct inst *find_inst(const struct set *s, int rule, uint32_t point) {
 	size_t lo = s->rule_first[rule], hi = s->rule_first[rule + 1];
 
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		if (s->insts[mid].point == point)
-			return &s->insts[mid];
-		if (s->insts[mid].point < point)
+		struct inst *x = &s->insts[s->by_rule[mid]];
+		if (x->point == point)
+			return x;
+		if (x->point < point)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -1422,6 +1453,7 @@ static int set_build(rules *r, rules_conf *conf, int64_t now, struct set *ret) {
 	struct set s = { .conf = conf };
 	size_t n = 0, n_slots = 0, k = 0, si = 0;
 	uint32_t *fill = NULL;
+	struct inst *grouped = NULL;
 
 	for (size_t i = 0; i < conf->n; i++) {
 		n += conf->rules[i].n_points;
@@ -1429,20 +1461,22 @@ static int set_build(rules *r, rules_conf *conf, int64_t now, struct set *ret) {
 	}
 	if (n > UINT32_MAX - 1)
 		goto nomem;
+	grouped = calloc(n ? n : 1, sizeof(*grouped));
 	s.insts = calloc(n ? n : 1, sizeof(*s.insts));
+	s.by_rule = calloc(n ? n : 1, sizeof(*s.by_rule));
 	s.rule_first = calloc(conf->n + 1, sizeof(*s.rule_first));
 	s.by_name = calloc(conf->n ? conf->n : 1, sizeof(*s.by_name));
 	s.heap = calloc(n ? n : 1, sizeof(*s.heap));
 	s.n_ix = registry_end(r->env.reg);
 	s.ix_start = calloc((size_t)s.n_ix + 1, sizeof(*s.ix_start));
-	s.ix = calloc(n ? n : 1, sizeof(*s.ix));
 	fill = calloc((size_t)s.n_ix + 1, sizeof(*fill));
 	s.slots = malloc((n_slots ? n_slots : 1) * sizeof(*s.slots));
-	if (!s.insts || !s.rule_first || !s.by_name || !s.heap || !s.ix_start || !s.ix || !fill ||
-	    !s.slots)
+	if (!grouped || !s.insts || !s.by_rule || !s.rule_first || !s.by_name || !s.heap || !s.ix_start ||
+	    !fill || !s.slots)
 		goto nomem;
 	for (size_t i = 0; i < n_slots; i++)
 		s.slots[i] = (struct slot){ .last_us = INT64_MIN, .due_us = INT64_MAX };
+	/* First grouped by rule, by point within a rule: the order of by_rule. */
 	for (size_t i = 0; i < conf->n; i++) {
 		const struct rule_def *d = &conf->rules[i];
 		s.rule_first[i] = k;
@@ -1452,15 +1486,14 @@ static int set_build(rules *r, rules_conf *conf, int64_t now, struct set *ret) {
 			/* Validated against the same config a moment ago; a point gone since is skipped. */
 			if (!p || p->id >= s.n_ix)
 				continue;
-			s.insts[k++] = (struct inst){
+			grouped[k++] = (struct inst){
 				.rule = d, .point = p->id, .timer_us = INT64_MAX, .last_good_us = now,
 				.last_raise_us = INT64_MIN, .heap_due = INT64_MAX, .value = NAN,
 			};
 		}
-		/* find_inst searches each rule's instances by point id. */
-		qsort(s.insts + s.rule_first[i], k - s.rule_first[i], sizeof(*s.insts), cmp_point);
+		qsort(grouped + s.rule_first[i], k - s.rule_first[i], sizeof(*grouped), cmp_point);
 		for (size_t j = s.rule_first[i]; j < k && d->n_targets > 0; j++) {
-			s.insts[j].slots = s.slots + si;
+			grouped[j].slots = s.slots + si;
 			si += d->n_targets;
 		}
 	}
@@ -1468,18 +1501,22 @@ static int set_build(rules *r, rules_conf *conf, int64_t now, struct set *ret) {
 	s.n_insts = k;
 	qsort_r(s.by_name, conf->n, sizeof(*s.by_name), cmp_name, conf);
 
+	/* Then moved to their place in point order, a counting sort that keeps the rule order. */
 	for (size_t i = 0; i < k; i++)
-		s.ix_start[s.insts[i].point + 1]++;
+		s.ix_start[grouped[i].point + 1]++;
 	for (uint32_t id = 0; id < s.n_ix; id++)
 		s.ix_start[id + 1] += s.ix_start[id];
 	for (size_t i = 0; i < k; i++) {
-		uint32_t id = s.insts[i].point;
-		s.ix[s.ix_start[id] + fill[id]++] = (uint32_t)i;
+		uint32_t id = grouped[i].point, at = s.ix_start[id] + fill[id]++;
+		s.insts[at] = grouped[i];
+		s.by_rule[i] = at;
 	}
+	free(grouped);
 	free(fill);
 	*ret = s;
 	return 0;
 nomem:
+	free(grouped);
 	free(fill);
 	/* CONF is the caller's again on failure. */
 	s.conf = NULL;
@@ -1616,9 +1653,9 @@ int rules_reconfigure(rules *r, rules_conf *conf, int64_t now_mono_us) {
 		if (o < 0 || !cJSON_Compare(r->s.conf->rules[o].src, d->src, true))
 			continue;
 		for (size_t j = s.rule_first[i]; j < s.rule_first[i + 1]; j++) {
-			struct inst *x = find_inst(&r->s, o, s.insts[j].point);
+			struct inst *y = &s.insts[s.by_rule[j]], *x = find_inst(&r->s, o, y->point);
 			if (x) {
-				carry(&s.insts[j], x);
+				carry(y, x);
 				x->rule = NULL; /* marks it carried */
 			}
 		}
@@ -1756,9 +1793,11 @@ int rules_ack(rules *r, const char *rule, const char *point) {
 	if (point && (!(p = registry_find(r->env.reg, point)) || !find_inst(&r->s, ri, p->id)))
 		return -ENOENT;
 	wall = wall_now(r);
-	for (size_t j = r->s.rule_first[ri]; j < r->s.rule_first[ri + 1]; j++)
-		if (!p || r->s.insts[j].point == p->id)
-			n += ack_one(r, &r->s.insts[j], wall);
+	for (size_t j = r->s.rule_first[ri]; j < r->s.rule_first[ri + 1]; j++) {
+		struct inst *x = &r->s.insts[r->s.by_rule[j]];
+		if (!p || x->point == p->id)
+			n += ack_one(r, x, wall);
+	}
 	return n;
 }
 

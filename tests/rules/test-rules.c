@@ -152,13 +152,19 @@ static int parse(registry *reg, const char *toml, rules_conf **ret, char **ret_e
 	return err;
 }
 
-static struct h *setup(const char *toml) {
+/* EXTRA more number points "sNNN/temp" beside the usual ones. */
+static struct h *setup_n(const char *toml, int extra) {
 	struct h *h = calloc(1, sizeof(*h));
 	rules_conf *rc;
 	char *error;
 
 	ASSERT(h);
 	h->reg = make_registry();
+	for (int i = 0; i < extra; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "s%03d/temp", i);
+		add_point(h->reg, name, POINT_NUMBER, false, NAN, NAN);
+	}
 	h->mono = 1000 * SEC;
 	h->wall = 1700000000 * SEC;
 	if (parse(h->reg, toml, &rc, &error) < 0)
@@ -171,6 +177,10 @@ static struct h *setup(const char *toml) {
 	ASSERT_OK(rules_new(&env, rc, h->mono, &h->r));
 	rules_set_wall_clock(h->r, wall_clock, h);
 	return h;
+}
+
+static struct h *setup(const char *toml) {
+	return setup_n(toml, 0);
 }
 
 static void teardown(struct h *h) {
@@ -493,6 +503,57 @@ static void test_stale_and_patterns(void) {
 	ASSERT_STR_EQ(state(h, "hot", "b1/temp"), "active");
 	ASSERT_STR_EQ(state(h, "hot", "b2/temp"), "normal");
 	ASSERT_STR_EQ(state(h, "quiet", "b1/temp"), "normal");
+	teardown(h);
+}
+
+/*
+ * The deadline heap against a model: 300 points under one stale rule get
+ * readings at random times; after every step each point is stale exactly
+ * when its last good reading is 10 s old or more.
+ */
+static void test_stale_model(void) {
+	enum { N = 300 };
+	struct h *h = setup_n(RULE("quiet", "s*/temp", "stale", "stale_after = \"10s\""), N);
+	int64_t last[N];
+	uint64_t x = 88172645463325252u;
+
+	for (int i = 0; i < N; i++)
+		last[i] = h->mono;
+	for (int step = 0; step < 400; step++) {
+		cJSON *arr, *o;
+		int active = 0, expected = 0;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		tick(h, (int64_t)(x % (3 * SEC)) + 1);
+		h->n_ev = 0;
+		for (int i = 0; i < N; i++) {
+			char name[32];
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			if (x % 8 != 0)
+				continue;
+			snprintf(name, sizeof(name), "s%03d/temp", i);
+			feed(h, name, 1);
+			last[i] = h->mono;
+		}
+		h->n_ev = 0;
+		arr = rules_status_json(h->r);
+		cJSON_ArrayForEach(o, arr) {
+			int i = atoi(cJSON_GetObjectItem(o, "point")->valuestring + 1);
+			ASSERT_STR_EQ(cJSON_GetObjectItem(o, "state")->valuestring, "active");
+			if (h->mono - last[i] < 10 * SEC)
+				TEST_FAIL("step %d: s%03d stale %lld us after its last reading", step, i,
+				          (long long)(h->mono - last[i]));
+			active++;
+		}
+		cJSON_Delete(arr);
+		for (int i = 0; i < N; i++)
+			expected += h->mono - last[i] >= 10 * SEC;
+		ASSERT_EQ(active, expected);
+	}
 	teardown(h);
 }
 
@@ -896,6 +957,7 @@ int main(void) {
 	test_cooldown();
 	test_latch();
 	test_stale_and_patterns();
+	test_stale_model();
 	test_actions();
 	test_mqtt_missing();
 	test_restore();
