@@ -4,13 +4,13 @@
  * configuration and the semantics.
  *
  * Layout, chosen for the hot path (one reading → the rules that watch its
- * point): every (rule, matched point) pair is an instance in one array;
- * an index indexed by point id (CSR: start offsets plus instance numbers)
- * lists the instances of each point, so a reading costs one lookup and the
- * instances that watch it, nothing else.
+ * point): every (rule, matched point) pair is an instance in one array
+ * sorted by point; start offsets indexed by point id say where each
+ * point's instances are, so a reading costs one lookup and the instances
+ * that watch it, nothing else.
  *
  * Time: delays, cooldowns, deferred writes and stale checks are deadlines
- * in one min-heap of instances keyed by the earliest thing each instance
+ * in one 4-ary min-heap of instances keyed by the earliest thing each instance
  * waits for. Stale deadlines are kept lazily: a reading only moves the
  * instance's last-good time (O(1)); the heap key stays where it was and,
  * when it comes due, the instance finds its real deadline later and goes
