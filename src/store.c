@@ -96,6 +96,11 @@ static const char *const migrations[] = {
 	"CREATE TABLE outbox(seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL,"
 	" topic TEXT NOT NULL, payload BLOB, qos INTEGER NOT NULL,"
 	" retain INTEGER NOT NULL);",
+	/*
+	 * 2: the newest transition of each rule and point is the state an
+	 * alarm is restored from; retention keeps it and finds it by this.
+	 */
+	"CREATE INDEX events_rule_last ON events(source, point, id) WHERE kind = 'rule';",
 };
 #define SCHEMA_VERSION ((int64_t)ELEMENTSOF(migrations))
 
@@ -1578,7 +1583,14 @@ static int db_prepare_all(store *s) {
 		{ &s->st_age_readings, "DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings"
 		                       " ORDER BY rowid LIMIT " STRINGIFY(RETENTION_STEP_ROWS)
 		                       ") AND ts < ?1" },
-		{ &s->st_age_events, "DELETE FROM events WHERE id IN (SELECT id FROM events"
+		/*
+		 * An active alarm must outlive retention: the newest transition
+		 * of each rule and point stays, however old (see events_rule_last).
+		 */
+		{ &s->st_age_events, "DELETE FROM events WHERE id IN (SELECT id FROM events e"
+		                     " WHERE e.kind <> 'rule' OR EXISTS (SELECT 1 FROM events n"
+		                     " WHERE n.kind = 'rule' AND n.source IS e.source"
+		                     " AND n.point IS e.point AND n.id > e.id)"
 		                     " ORDER BY id LIMIT " STRINGIFY(RETENTION_STEP_ROWS)
 		                     ") AND ts < ?1" },
 		{ &s->st_size_readings, "DELETE FROM readings WHERE rowid IN (SELECT rowid FROM readings"

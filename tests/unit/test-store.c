@@ -203,7 +203,7 @@ static void test_roundtrip(const struct ctx *c) {
 		sqlite3_finalize(q);
 	}
 	ASSERT_EQ(sql_int(db, "SELECT value FROM meta WHERE key = 'clean_shutdown'"), 0);
-	ASSERT_EQ(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+	ASSERT_EQ(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
 	ASSERT_EQ(sql_int(db, "PRAGMA auto_vacuum"), 2);
 	{
 		sqlite3_stmt *q;
@@ -690,6 +690,24 @@ static void test_newer_schema(const struct ctx *c) {
 	ASSERT_EQ(file_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 99);
 }
 
+/* A version 1 database (before events_rule_last) is migrated in place at open. */
+static void test_migrate_v1(const struct ctx *c) {
+	struct store_opts o;
+	char path[600];
+	sqlite3 *db;
+
+	opts_for(&o, db_path(c, "v1.db", path, sizeof(path)));
+	make_db(path);
+	db = sql_open(path);
+	sql_exec(db, "DROP INDEX events_rule_last");
+	sql_exec(db, "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+	sqlite3_close(db);
+	store_close(open_ok(&o), SEC);
+	ASSERT_EQ(file_int(path, "SELECT value FROM meta WHERE key = 'schema_version'"), 2);
+	ASSERT_EQ(file_int(path, "SELECT count(*) FROM sqlite_master WHERE name = 'events_rule_last'"),
+	          1);
+}
+
 static void test_retention_age(const struct ctx *c) {
 	struct m2m_reading r[1000];
 	struct store_opts o;
@@ -707,19 +725,35 @@ static void test_retention_age(const struct ctx *c) {
 	}
 	fill(r, ELEMENTSOF(r), 0, now);
 	ASSERT_EQ(store_put_readings(s, r, ELEMENTSOF(r)), ELEMENTSOF(r));
-	ASSERT_OK(store_put_event(s, &(struct store_event){ .ts_us = now - 7200 * SEC,
-	                                                     .kind = "rule", .value = NAN }));
-	ASSERT_OK(store_put_event(s, &(struct store_event){ .ts_us = now, .kind = "rule",
-	                                                     .value = NAN }));
+	/*
+	 * Old events go, except the newest transition of each rule and point:
+	 * r1 on point 1 is still in the state it entered 7100 s ago.
+	 */
+	for (size_t i = 0; i < 5; i++) {
+		static const struct { int64_t age_s; const char *kind, *source; uint32_t point; } ev[] = {
+			{ 7200, "rule", "r1", 1 }, { 7100, "rule", "r1", 1 }, { 7200, "rule", "r2", 2 },
+			{ 0, "rule", "r2", 2 },    { 7200, "driver", "sim", 0 },
+		};
+		ASSERT_OK(store_put_event(s, &(struct store_event){
+		                                 .ts_us = now - ev[i].age_s * SEC, .kind = ev[i].kind,
+		                                 .source = ev[i].source, .point = ev[i].point,
+		                                 .value = NAN }));
+	}
 	store_kick(s);
 	wait_stat(s, ROWS_WRITTEN, 6000, 5 * SEC);
-	wait_stat(s, RETENTION_DELETED, 5001, 10 * SEC);
+	wait_stat(s, RETENTION_DELETED, 5003, 10 * SEC);
 	store_close(s, SEC);
 
 	ASSERT_EQ(file_int(path, "SELECT count(*) FROM readings"), 1000);
 	snprintf(sql, sizeof(sql), "SELECT min(ts) >= %" PRId64 " FROM readings", now);
 	ASSERT_EQ(file_int(path, sql), 1);
-	ASSERT_EQ(file_int(path, "SELECT count(*) FROM events"), 1);
+	ASSERT_EQ(file_int(path, "SELECT count(*) FROM events"), 2);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE source = 'r1' AND ts = %" PRId64,
+	         now - 7100 * (int64_t)SEC);
+	ASSERT_EQ(file_int(path, sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM events WHERE source = 'r2' AND ts = %" PRId64,
+	         now);
+	ASSERT_EQ(file_int(path, sql), 1);
 }
 
 static void test_retention_size(const struct ctx *c) {
@@ -901,6 +935,7 @@ int main(void) {
 	RUN(test_locked);
 	RUN(test_missing_dir);
 	RUN(test_newer_schema);
+	RUN(test_migrate_v1);
 	RUN(test_retention_age);
 	RUN(test_retention_size);
 	RUN(test_events_and_text);
