@@ -116,6 +116,7 @@ static void help(void) {
 	       "SIGINT and SIGTERM stop it.\n");
 }
 
+/* Returns 0 to run, 1 when --help was printed, or -EINVAL after printing why. */
 static int parse_args(int argc, char **argv, struct options *o) {
 	enum { OPT_HEAT = 256, OPT_TAU, OPT_AMBIENT, OPT_START, OPT_BURNER_OFF };
 	static const struct option options[] = {
@@ -144,7 +145,8 @@ static int parse_args(int argc, char **argv, struct options *o) {
 			break;
 		case 'p':
 			if (parse_int64(optarg, &port) < 0 || port < 0 || port > 65535) {
-				fprintf(stderr, "boiler-sim: invalid --port \"%s\": expected 0..65535\n",
+				fprintf(stderr,
+				        "boiler-sim: invalid --port \"%s\": expected 0..65535\n",
 				        optarg);
 				return -EINVAL;
 			}
@@ -178,14 +180,14 @@ static int parse_args(int argc, char **argv, struct options *o) {
 			break;
 		case 'h':
 			help();
-			exit(EXIT_SUCCESS);
+			return 1;
 		default:
 			fprintf(stderr, "Try 'boiler-sim --help'.\n");
 			return -EINVAL;
 		}
 		if (target && (parse_double(optarg, target) < 0 || !isfinite(*target))) {
-			fprintf(stderr, "boiler-sim: invalid --%s \"%s\": expected a number\n", what,
-			        optarg);
+			fprintf(stderr, "boiler-sim: invalid --%s \"%s\": expected a number\n",
+			        what, optarg);
 			return -EINVAL;
 		}
 	}
@@ -195,7 +197,8 @@ static int parse_args(int argc, char **argv, struct options *o) {
 		return -EINVAL;
 	}
 	if (o->time_scale <= 0 || o->time_scale > 1000) {
-		fprintf(stderr, "boiler-sim: invalid --time-scale %g: expected more than 0, at most 1000\n",
+		fprintf(stderr,
+		        "boiler-sim: invalid --time-scale %g: expected more than 0, at most 1000\n",
 		        o->time_scale);
 		return -EINVAL;
 	}
@@ -226,7 +229,7 @@ static void boiler_publish(const struct boiler *b, modbus_mapping_t *map) {
 
 	map->tab_bits[COIL_BURNER] = b->burner;
 	map->tab_input_bits[DI_FLAME] = b->burner;
-	/* By hand: modbus_set_float_abcd() of libmodbus 3.1.6 (Debian 12) gives swapped bytes here. */
+	/* By hand: modbus_set_float_abcd() of libmodbus 3.1.6 (Debian 12) swaps bytes here. */
 	memcpy(&bits, &t, sizeof(bits));
 	map->tab_input_registers[IR_TEMPERATURE] = (uint16_t)(bits >> 16);
 	map->tab_input_registers[IR_TEMPERATURE + 1] = (uint16_t)(bits & 0xffff);
@@ -238,7 +241,8 @@ static void boiler_publish(const struct boiler *b, modbus_mapping_t *map) {
 }
 
 /* Takes the burner coil as a client may have written it. */
-static void boiler_take_writes(struct boiler *b, const struct options *o, const modbus_mapping_t *map) {
+static void boiler_take_writes(struct boiler *b, const struct options *o,
+                               const modbus_mapping_t *map) {
 	bool burner = map->tab_bits[COIL_BURNER] != 0;
 
 	if (burner == b->burner)
@@ -263,7 +267,8 @@ static void client_accept(struct server *s) {
 	if (fd < 0)
 		return;
 	if (s->n_clients == MAX_CLIENTS) {
-		fprintf(stderr, "boiler-sim: more than %d clients, closing the new one\n", MAX_CLIENTS);
+		fprintf(stderr, "boiler-sim: more than %d clients, closing the new one\n",
+		        MAX_CLIENTS);
 		close(fd);
 		return;
 	}
@@ -405,8 +410,9 @@ int main(int argc, char **argv) {
 	struct boiler b = { 0 };
 	int r;
 
-	if (parse_args(argc, argv, &o) < 0)
-		return 2;
+	r = parse_args(argc, argv, &o);
+	if (r != 0)
+		return r < 0 ? 2 : EXIT_SUCCESS;
 	b.temperature = o.start;
 	b.burner = o.burner;
 	b.last_us = mono_us();
