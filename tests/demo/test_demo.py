@@ -38,7 +38,7 @@ FALL = ((85 - AMBIENT) / TAU) * TIME_SCALE
 # one poll interval late; the burner write then waits for the poll in
 # progress on the bus and goes out. Allow one interval for each, plus the
 # scheduling slack of a loaded machine.
-LATENCY = 2 * INTERVAL + 0.1 * SLOW
+LATENCY = 2 * INTERVAL + 0.25 * SLOW
 OVER = RISE * LATENCY
 UNDER = FALL * LATENCY
 
