@@ -158,6 +158,8 @@ struct mqtt {
 	int attempt;
 	uint64_t rng;
 	int64_t connected_since_us;
+	int64_t ts_sec;     /* the second ts_prefix shows */
+	char ts_prefix[32];
 
 	/* Stopping. */
 	bool stopping, stop_finishing, offline_acked;
@@ -1110,10 +1112,66 @@ static void topics_clear(mqtt *m) {
 	m->n_topics = 0;
 }
 
-/* One reading as {"ts":...,"value":...,"unit":...,"quality":...,"seq":N}, or the bare value. */
-static int format_reading(const mqtt *m, const struct point *p, const struct m2m_reading *r,
-                          const char *text, int64_t seq, char *buf, size_t n) {
-	char ts[64], val[600], unit[200];
+/* Appends to a fixed buffer; a payload that does not fit is dropped whole. */
+struct out {
+	char *p, *end;
+};
+
+static void put(struct out *o, const char *s, size_t n) {
+	if ((size_t)(o->end - o->p) <= n) {
+		o->p = o->end; /* overflow: stays full */
+		return;
+	}
+	memcpy(o->p, s, n);
+	o->p += n;
+}
+
+static void put_str(struct out *o, const char *s) {
+	put(o, s, strlen(s));
+}
+
+/* Digits of V (>= 0), at least WIDTH of them. */
+static void put_uint(struct out *o, uint64_t v, int width) {
+	char buf[24];
+	int i = sizeof(buf);
+
+	do {
+		buf[--i] = (char)('0' + v % 10);
+		v /= 10;
+		width--;
+	} while (v || width > 0);
+	put(o, buf + i, sizeof(buf) - (size_t)i);
+}
+
+/* The timestamp as ISO 8601 UTC with µs; the date and time part is formatted once a second. */
+static void put_ts(mqtt *m, struct out *o, int64_t us) {
+	int64_t sec = us / 1000000, frac = us % 1000000;
+
+	if (frac < 0) {
+		frac += 1000000;
+		sec--;
+	}
+	if (sec != m->ts_sec || !m->ts_prefix[0]) {
+		char buf[64];
+		format_ts(sec * 1000000, buf, sizeof(buf));
+		/* "YYYY-MM-DDTHH:MM:SS" without ".000000Z". */
+		snprintf(m->ts_prefix, sizeof(m->ts_prefix), "%.*s", (int)(strlen(buf) - 8), buf);
+		m->ts_sec = sec;
+	}
+	put_str(o, m->ts_prefix);
+	put(o, ".", 1);
+	put_uint(o, (uint64_t)frac, 6);
+	put(o, "Z", 1);
+}
+
+/*
+ * One reading as {"ts":...,"value":...,"unit":...,"quality":...,"seq":N},
+ * or the bare value. The hot path of telemetry: no printf but for numbers.
+ */
+static int format_reading(mqtt *m, const struct point *p, const struct m2m_reading *r, const char *text,
+                          int64_t seq, char *buf, size_t n) {
+	struct out o = { buf, buf + n };
+	char val[600];
 	bool good = r->quality == M2M_QUALITY_GOOD;
 
 	if (text) {
@@ -1131,10 +1189,24 @@ static int format_reading(const mqtt *m, const struct point *p, const struct m2m
 		/* The bare value: a string point's text as is, without JSON quotes. */
 		return snprintf(buf, n, "%s", text ? text : val);
 	}
-	format_ts(r->ts_us, ts, sizeof(ts));
-	json_escape(p->a.unit ? p->a.unit : "", unit, sizeof(unit));
-	return snprintf(buf, n, "{\"ts\":\"%s\",\"value\":%s,\"unit\":\"%s\",\"quality\":\"%s\",\"seq\":%" PRId64 "}",
-	                ts, val, unit, quality_name(r->quality), seq);
+	put_str(&o, "{\"ts\":\"");
+	put_ts(m, &o, r->ts_us);
+	put_str(&o, "\",\"value\":");
+	put_str(&o, val);
+	put_str(&o, ",\"unit\":\"");
+	if (p->a.unit && p->a.unit[0]) {
+		char unit[200];
+		put_str(&o, json_escape(p->a.unit, unit, sizeof(unit)) ? unit : "");
+	}
+	put_str(&o, "\",\"quality\":\"");
+	put_str(&o, quality_name(r->quality));
+	put_str(&o, "\",\"seq\":");
+	put_uint(&o, (uint64_t)seq, 1);
+	put(&o, "}", 1);
+	if (o.p >= o.end)
+		return -ENOBUFS;
+	*o.p = '\0';
+	return (int)(o.p - buf);
 }
 
 static int batch_add(mqtt *m, const struct point *p, const struct m2m_reading *r, const char *text) {
@@ -1708,7 +1780,6 @@ static struct mosquitto *make_client(mqtt *m) {
 		return NULL;
 	mosquitto_int_option(mosq, MOSQ_OPT_PROTOCOL_VERSION, mc->protocol);
 	mosquitto_int_option(mosq, MOSQ_OPT_SEND_MAXIMUM, (int)mc->max_inflight);
-	mosquitto_int_option(mosq, MOSQ_OPT_TCP_NODELAY, 1);
 	mosquitto_connect_v5_callback_set(mosq, on_connect);
 	mosquitto_disconnect_v5_callback_set(mosq, on_disconnect);
 	mosquitto_publish_v5_callback_set(mosq, on_publish);
