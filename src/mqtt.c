@@ -54,6 +54,7 @@
 /* How long a clean stop waits for the PUBACK of the "offline" status. */
 #define STOP_TIMEOUT_MS 2000
 #define PAYLOAD_MAX 2048
+#define MAX_ADDRS 8
 
 enum payload_kind { PAYLOAD_JSON, PAYLOAD_VALUE };
 enum telemetry_mode { MODE_READING, MODE_BATCH };
@@ -148,6 +149,8 @@ struct mqtt {
 	uv_async_t async;
 	uv_getaddrinfo_t gai;
 	bool gai_active;
+	char addrs[MAX_ADDRS][INET6_ADDRSTRLEN]; /* the broker's, from the last lookup */
+	int n_addrs, addr_next;
 	int open_handles;
 	enum conn_state state;
 	bool in_cb, lost, refused;
@@ -238,6 +241,18 @@ static int mosq_errno(int rc) {
 		return -ETIMEDOUT;
 	default:
 		return -EIO;
+	}
+}
+
+/* libmosquitto's text for RC, where it has one. */
+static const char *mosq_error_text(int rc) {
+	switch (rc) {
+	case MOSQ_ERR_KEEPALIVE:
+		return "keepalive timeout: the broker stopped answering";
+	case MOSQ_ERR_TIMEOUT:
+		return "timed out";
+	default:
+		return mosquitto_strerror(rc);
 	}
 }
 
@@ -1564,6 +1579,7 @@ static void poll_close(mqtt *m) {
 }
 
 static void finish_stop(mqtt *m);
+static void connect_next_addr(mqtt *m);
 
 /* The connection ended (or never came up): clean up and wait for the next attempt. */
 static void connection_lost(mqtt *m, int rc) {
@@ -1576,6 +1592,13 @@ static void connection_lost(mqtt *m, int rc) {
 		mosquitto_destroy(m->mosq);
 		m->mosq = NULL;
 	}
+	if (!was_connected && !m->stopping && !m->refused && !m->conf->tls && m->addr_next < m->n_addrs) {
+		log_debug("mqtt: %s: cannot connect to %s: %s; trying the next address", m->conf->url,
+		          m->addrs[m->addr_next - 1], mosquitto_strerror(rc));
+		m->lib_error[0] = '\0';
+		connect_next_addr(m);
+		return;
+	}
 	window_rewind(m);
 	m->qos0_pending = 0;
 	m->lost = false;
@@ -1586,7 +1609,7 @@ static void connection_lost(mqtt *m, int rc) {
 	else if (rc == MOSQ_ERR_ERRNO || rc == MOSQ_ERR_CONN_LOST || rc == MOSQ_ERR_NO_CONN)
 		snprintf(why, sizeof(why), "%s", m2m_strerror(mosq_errno(rc)));
 	else if (rc != MOSQ_ERR_SUCCESS)
-		snprintf(why, sizeof(why), "%s", mosquitto_strerror(rc));
+		snprintf(why, sizeof(why), "%s", mosq_error_text(rc));
 	else
 		snprintf(why, sizeof(why), "connection closed");
 	m->refused = false;
@@ -1703,6 +1726,14 @@ static void publish_birth(mqtt *m) {
 	if (payload)
 		publish_raw(m, NULL, m->conf->status_topic, payload, strlen(payload), 1, true, NULL);
 	free(payload);
+}
+
+/* The retained "offline" status (the same text as the will); its message id goes to offline_mid. */
+static int publish_offline(mqtt *m, const char *topic, const char *gateway) {
+	char payload[300];
+
+	snprintf(payload, sizeof(payload), "{\"state\":\"offline\",\"gateway\":\"%s\"}", gateway);
+	return publish_raw(m, &m->offline_mid, topic, payload, strlen(payload), 1, true, NULL);
 }
 
 static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, const mosquitto_property *props) {
@@ -1831,9 +1862,20 @@ static void do_connect(mqtt *m, const char *addr) {
 	after_io(m, MOSQ_ERR_SUCCESS);
 }
 
+/*
+ * libmosquitto resolves a name itself, blocking; an address keeps that off
+ * the loop. TLS needs the name for its certificate check: there the lookup
+ * just made has warmed the resolver's cache, and libmosquitto takes its
+ * first address.
+ */
+static void connect_next_addr(mqtt *m) {
+	const char *addr = m->addrs[m->addr_next++];
+
+	do_connect(m, m->conf->tls ? m->conf->host : addr);
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
 	mqtt *m = req->data;
-	char addr[INET6_ADDRSTRLEN];
 
 	m->gai_active = false;
 	m->open_handles--;
@@ -1850,23 +1892,34 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		connection_lost(m, MOSQ_ERR_EAI);
 		return;
 	}
-	if (res->ai_family == AF_INET6)
-		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)res->ai_addr)->sin6_addr, addr, sizeof(addr));
-	else
-		inet_ntop(AF_INET, &((struct sockaddr_in *)res->ai_addr)->sin_addr, addr, sizeof(addr));
+	/* Every address, in the resolver's order: a refused one moves on to the next at once. */
+	m->n_addrs = m->addr_next = 0;
+	for (struct addrinfo *ai = res; ai && m->n_addrs < MAX_ADDRS; ai = ai->ai_next) {
+		char *a = m->addrs[m->n_addrs];
+		if (ai->ai_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, a, INET6_ADDRSTRLEN);
+		else if (ai->ai_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, a, INET6_ADDRSTRLEN);
+		else
+			continue;
+		m->n_addrs++;
+	}
 	uv_freeaddrinfo(res);
-	/*
-	 * libmosquitto resolves the name again, blocking; the address keeps
-	 * that off the loop. TLS needs the name for its certificate check, and
-	 * there the lookup just made has warmed the resolver's cache.
-	 */
-	do_connect(m, m->conf->tls ? m->conf->host : addr);
+	if (m->n_addrs == 0) {
+		m->state = ST_RESOLVING;
+		set_error(m, "\"%s\" has no IPv4 or IPv6 address", m->conf->host);
+		m->refused = true;
+		connection_lost(m, MOSQ_ERR_EAI);
+		return;
+	}
+	connect_next_addr(m);
 }
 
 static void start_connect(mqtt *m) {
 	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
 	unsigned char buf[sizeof(struct in6_addr)];
 
+	m->n_addrs = m->addr_next = 0;
 	if (inet_pton(AF_INET, m->conf->host, buf) == 1 || inet_pton(AF_INET6, m->conf->host, buf) == 1) {
 		do_connect(m, m->conf->host);
 		return;
@@ -1977,7 +2030,10 @@ int mqtt_new(const struct mqtt_env *env, mqtt_conf *conf, mqtt **ret) {
 int mqtt_reconfigure(mqtt *m, mqtt_conf *conf) {
 	mqtt_conf *old = m->conf;
 	bool reconnect = !mqtt_conf_same_connection(old, conf);
+	char old_status_topic[512], old_gateway[256];
 
+	snprintf(old_status_topic, sizeof(old_status_topic), "%s", old->status_topic);
+	snprintf(old_gateway, sizeof(old_gateway), "%s", old->gateway);
 	if (m->stopping) {
 		mqtt_conf_free(conf);
 		return -ESHUTDOWN;
@@ -2001,8 +2057,11 @@ int mqtt_reconfigure(mqtt *m, mqtt_conf *conf) {
 			uv_cancel((uv_req_t *)&m->gai);
 		} else {
 			if (m->mosq) {
-				if (m->state == ST_CONNECTED)
+				/* The old broker keeps the retained status: leave it saying offline. */
+				if (m->state == ST_CONNECTED) {
+					publish_offline(m, old_status_topic, old_gateway);
 					mosquitto_disconnect(m->mosq);
+				}
 				poll_close(m);
 				mosquitto_destroy(m->mosq);
 				m->mosq = NULL;
@@ -2054,7 +2113,6 @@ static void finish_stop(mqtt *m) {
 }
 
 void mqtt_stop(mqtt *m, void (*on_stopped)(void *arg), void *arg) {
-	char payload[256];
 	int rc;
 
 	if (m->stopping)
@@ -2070,8 +2128,7 @@ void mqtt_stop(mqtt *m, void (*on_stopped)(void *arg), void *arg) {
 	uv_timer_stop(&m->batch_timer);
 	uv_timer_stop(&m->pump_timer);
 	if (m->state == ST_CONNECTED && m->mosq && !m->lost) {
-		snprintf(payload, sizeof(payload), "{\"state\":\"offline\",\"gateway\":\"%s\"}", m->conf->gateway);
-		rc = publish_raw(m, &m->offline_mid, m->conf->status_topic, payload, strlen(payload), 1, true, NULL);
+		rc = publish_offline(m, m->conf->status_topic, m->conf->gateway);
 		if (rc == MOSQ_ERR_SUCCESS) {
 			uv_timer_start(&m->timer, on_timer, STOP_TIMEOUT_MS, 0);
 			after_io(m, rc);

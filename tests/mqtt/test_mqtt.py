@@ -25,9 +25,9 @@ def sim(points, interval="10ms", device="line"):
     return text
 
 
-def mqtt_table(port, extra="", scheme="mqtt"):
-    return ('[mqtt]\nurl = "%s://127.0.0.1:%d"\nreconnect_min = "50ms"\nreconnect_max = "500ms"\n'
-            'keepalive = "5s"\n%s\n' % (scheme, port, extra))
+def mqtt_table(port, extra="", scheme="mqtt", host="127.0.0.1"):
+    return ('[mqtt]\nurl = "%s://%s:%d"\nreconnect_min = "50ms"\nreconnect_max = "500ms"\n'
+            'keepalive = "5s"\n%s\n' % (scheme, host, port, extra))
 
 
 def outbox_rows(g):
@@ -115,6 +115,72 @@ def test_batch_and_clean_stop():
         if g.proc:
             g.kill9()
         sub.close()
+        b.stop()
+
+
+def test_reload():
+    """SIGHUP: new topics apply without reconnecting, a new broker gets a
+    reconnect with the sequence continuing, and no [mqtt] stops the client."""
+    d = tmpdir("mqtt-reload")
+    b = Broker(d).start()
+    sub = Subscriber(b.port, ["m2m/#"])
+    # A host name: resolved off the loop, every address tried in turn.
+    g = Gateway("mqtt-reload", sim(1, "50ms") + mqtt_table(b.port, host="localhost")).start()
+    b2 = None
+    try:
+        sub.wait(lambda m: [x for x in m if x[0] == "m2m/%s/line/p0" % GW], 10, "telemetry")
+        g.write_config(sim(1, "50ms") + mqtt_table(
+            b.port, '[mqtt.telemetry]\ntopic = "{prefix}/{gateway}/v2/{device}/{point}"\n', host="localhost"))
+        g.signal(signal.SIGHUP)
+        sub.wait(lambda m: [x for x in m if x[0] == "m2m/%s/v2/line/p0" % GW], 10, "the new topic")
+        check(mqtt_status(g)["connects"] == 1, "a topic change needs no reconnect")
+        last = max(seqs(sub.take()))
+        b2 = Broker(d).start()
+        sub2 = Subscriber(b2.port, ["m2m/#"])
+        g.write_config(sim(1, "50ms") + mqtt_table(b2.port))
+        g.signal(signal.SIGHUP)
+        got = sub2.wait(lambda m: seqs(m)[5:], 10, "telemetry at the new broker")
+        check(min(got) > last, "the sequence goes on across the reconnect")
+        sub.wait(lambda m: any(t.endswith("/status") and json.loads(p)["state"] == "offline"
+                               for t, p, _, _ in m), 10, "the old connection's will")
+        g.write_config(sim(1, "50ms"))
+        g.signal(signal.SIGHUP)
+        sub2.wait(lambda m: any(t.endswith("/status") and json.loads(p)["state"] == "offline"
+                                for t, p, _, _ in m), 10, "offline when [mqtt] is removed")
+        wait_for(lambda: "mqtt" not in __import__("mqttpeer").ctl(g, {"id": 1, "cmd": "status"})["result"], 10,
+                 "the client gone from status")
+        sub2.close()
+        check(g.stop() == 0, "clean exit")
+    finally:
+        if g.proc:
+            g.kill9()
+        sub.close()
+        b.stop()
+        if b2:
+            b2.stop()
+
+
+def test_silent_broker():
+    """A broker that stops answering: keepalive notices, attempts time out,
+    and the gateway is back when the broker is."""
+    d = tmpdir("mqtt-silent")
+    b = Broker(d).start()
+    g = Gateway("mqtt-silent", sim(1, "50ms") + mqtt_table(b.port, 'connect_timeout = "1s"\n')).start()
+    try:
+        wait_for(lambda: mqtt_status(g)["state"] == "connected", 10, "connected")
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        st = wait_for(lambda: (lambda s: s if s["disconnects"] >= 1 else None)(mqtt_status(g)), 20,
+                      "keepalive to notice the silent broker")
+        check("keepalive" in st["last_error"].lower(), "the error names keepalive: %r" % st["last_error"])
+        st = wait_for(lambda: (lambda s: s if s["connect_failures"] >= 1 else None)(mqtt_status(g)), 10,
+                      "an attempt to time out")
+        check("no answer within" in g.run_log(), "the timeout is logged")
+        os.kill(b.proc.pid, signal.SIGCONT)
+        wait_for(lambda: mqtt_status(g)["connects"] == 2, 10, "reconnected when the broker answers again")
+    finally:
+        if b.proc:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        g.stop()
         b.stop()
 
 
@@ -338,7 +404,7 @@ def test_unreachable_and_refused():
                       "failed attempts")
         check(st["state"] != "connected" and "refused" in st["last_error"].lower(), "clear error: %r" % st)
         check("cannot connect to mqtt://127.0.0.1" in g.run_log(), "logged")
-        check(g.count() > 0, "readings are still stored")
+        wait_for(lambda: g.count() > 0, 10, "readings stored all the same")
     finally:
         g.stop()
     pw = os.path.join(d, "passwd")
@@ -393,6 +459,7 @@ def test_outbox_bounds():
 
 
 if __name__ == "__main__":
-    main([test_topics_and_payloads, test_batch_and_clean_stop, test_commands, test_tls,
+    main([test_topics_and_payloads, test_batch_and_clean_stop, test_commands, test_tls, test_reload,
+          test_silent_broker,
           test_unreachable_and_refused, test_outbox_bounds, test_gateway_killed_during_outage,
           test_broker_restarts_lose_nothing])
