@@ -179,6 +179,7 @@ struct mqtt {
 	struct omsg *head, *tail, *cursor;
 	size_t n_window, n_inflight;
 	struct omsg **mids;
+	int64_t del_first, del_last; /* acknowledged keys whose delete is not queued yet; 0: none */
 	double tokens;
 	int64_t tokens_us;
 	uint64_t outbox_count, outbox_dropped, outbox_dropped_logged;
@@ -787,6 +788,22 @@ static int64_t next_seq(mqtt *m) {
 static void pump(mqtt *m);
 static void after_io(mqtt *m, int rc);
 
+/* Queues the deletes of acknowledged rows, one statement per run of consecutive keys. */
+static void flush_deletes(mqtt *m) {
+	if (m->del_first && m->env.store)
+		store_outbox_delete_range(m->env.store, m->del_first, m->del_last);
+	m->del_first = m->del_last = 0;
+}
+
+static void row_done(mqtt *m, int64_t key) {
+	if (m->del_first && key == m->del_last + 1) {
+		m->del_last = key;
+		return;
+	}
+	flush_deletes(m);
+	m->del_first = m->del_last = key;
+}
+
 /* Queues a durable message: into the outbox, and into the window while it has room. */
 static int outbox_add(mqtt *m, int64_t seq, const char *topic, const char *payload, size_t len,
                       int qos, bool retain) {
@@ -966,6 +983,7 @@ static void pump(mqtt *m) {
 	int rc = MOSQ_ERR_SUCCESS;
 
 	if (m->state != ST_CONNECTED || m->stopping || m->lost) {
+		flush_deletes(m);
 		maybe_fetch(m);
 		return;
 	}
@@ -996,8 +1014,7 @@ static void pump(mqtt *m) {
 			          mosquitto_strerror(rc));
 			m->rejected++;
 			o->acked = true;
-			if (m->env.store)
-				store_outbox_delete(m->env.store, o->key);
+			row_done(m, o->key);
 			m->cursor = o->next;
 			rc = MOSQ_ERR_SUCCESS;
 			continue;
@@ -1022,6 +1039,7 @@ static void pump(mqtt *m) {
 	}
 	window_trim(m);
 	maybe_fetch(m);
+	flush_deletes(m);
 	if (!m->in_cb)
 		after_io(m, rc);
 	else if (rc != MOSQ_ERR_SUCCESS)
@@ -1614,6 +1632,7 @@ static void connection_lost(mqtt *m, int rc) {
 		snprintf(why, sizeof(why), "connection closed");
 	m->refused = false;
 	m->lib_error[0] = '\0';
+	flush_deletes(m);
 	if (m->stopping) {
 		m->state = ST_STOPPED;
 		finish_stop(m);
@@ -1790,8 +1809,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason, c
 			m->acked++;
 		}
 		o->acked = true;
-		if (m->env.store)
-			store_outbox_delete(m->env.store, o->key);
+		row_done(m, o->key);
 		return;
 	}
 	if (m->stopping && mid == m->offline_mid) {
@@ -2094,6 +2112,7 @@ static void finish_stop(mqtt *m) {
 	if (m->stop_finishing || m->gai_active)
 		return;
 	m->stop_finishing = true;
+	flush_deletes(m);
 	if (m->mosq) {
 		if (m->state == ST_CONNECTED && !m->lost) {
 			mosquitto_disconnect_v5(m->mosq, MQTT_RC_NORMAL_DISCONNECTION, NULL);

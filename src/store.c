@@ -687,7 +687,22 @@ static int put_keyed(store *s, enum xrec_kind kind, int64_t key) {
 }
 
 int store_outbox_delete(store *s, int64_t key) {
-	return put_keyed(s, XREC_OUTBOX_DEL, key);
+	return store_outbox_delete_range(s, key, key);
+}
+
+int store_outbox_delete_range(store *s, int64_t first, int64_t last) {
+	struct xrec *x;
+
+	if (!s || last < first)
+		return -EINVAL;
+	x = calloc(1, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	x->kind = XREC_OUTBOX_DEL;
+	x->key = first;
+	x->ts = last;
+	put_xrec(s, x);
+	return 0;
 }
 
 int store_outbox_reserve_seq(store *s, int64_t upto) {
@@ -894,6 +909,7 @@ static int commit_batch(store *s, const struct batch *b, struct commit_result *r
 		case XREC_OUTBOX_DEL: {
 			uint64_t ignored = 0;
 			sqlite3_bind_int64(s->st_ob_delete, 1, x->key);
+			sqlite3_bind_int64(s->st_ob_delete, 2, x->ts);
 			r = step_row(s, s->st_ob_delete, &ignored, res);
 			if (r == 0)
 				res->ob_deleted += (uint64_t)sqlite3_changes64(s->db);
@@ -1599,7 +1615,7 @@ static int db_prepare_all(store *s) {
 		{ &s->st_freelist, "PRAGMA freelist_count" },
 		{ &s->st_ob_insert, "INSERT INTO outbox(seq, ts, topic, payload, qos, retain)"
 		                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)" },
-		{ &s->st_ob_delete, "DELETE FROM outbox WHERE seq = ?1" },
+		{ &s->st_ob_delete, "DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2" },
 		{ &s->st_ob_seq, "INSERT OR REPLACE INTO meta(key, value) VALUES ('mqtt_seq_reserved', ?1)" },
 		{ &s->st_ob_nth, "SELECT seq FROM outbox ORDER BY seq LIMIT 1 OFFSET ?1" },
 		{ &s->st_ob_first_young, "SELECT seq FROM outbox WHERE ts >= ?1 ORDER BY seq LIMIT 1" },

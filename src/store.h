@@ -190,6 +190,8 @@ void store_outbox_get_info(store *s, struct store_outbox_info *ret);
 int store_outbox_put(store *s, const struct store_outbox_msg *m);
 /* Queues the delete of one row (its PUBACK arrived). Loop thread. */
 int store_outbox_delete(store *s, int64_t key);
+/* Queues the delete of the rows FIRST <= key <= LAST, in one statement. Loop thread. */
+int store_outbox_delete_range(store *s, int64_t first, int64_t last);
 /*
  * Queues a durable reservation of payload sequence numbers below UPTO: the
  * transaction that carries it is committed with synchronous=FULL. The

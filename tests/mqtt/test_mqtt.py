@@ -11,7 +11,7 @@ import subprocess
 import time
 
 from m2mtest import Gateway, check, main, tmpdir, wait_for
-from mqttpeer import Broker, Subscriber, free_port, mqtt_status, publish, seqs
+from mqttpeer import Broker, Subscriber, ctl, free_port, mqtt_status, publish, seqs
 
 GW = "gw-test"
 
@@ -147,8 +147,15 @@ def test_reload():
         g.signal(signal.SIGHUP)
         sub2.wait(lambda m: any(t.endswith("/status") and json.loads(p)["state"] == "offline"
                                 for t, p, _, _ in m), 10, "offline when [mqtt] is removed")
-        wait_for(lambda: "mqtt" not in __import__("mqttpeer").ctl(g, {"id": 1, "cmd": "status"})["result"], 10,
+        wait_for(lambda: "mqtt" not in ctl(g, {"id": 1, "cmd": "status"})["result"], 10,
                  "the client gone from status")
+        # Back again: a new client of the same run goes on with the sequence.
+        last = max(seqs(sub2.take()))
+        g.write_config(sim(1, "50ms") + mqtt_table(b2.port))
+        g.signal(signal.SIGHUP)
+        sub2.wait(lambda m: [s for s in seqs(m) if s > last][3:], 10, "telemetry after [mqtt] came back")
+        every = seqs(sub2.take())
+        check(every == sorted(set(every)), "the second client went on from the first: no number twice")
         sub2.close()
         check(g.stop() == 0, "clean exit")
     finally:
