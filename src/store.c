@@ -672,7 +672,8 @@ int store_outbox_put(store *s, const struct store_outbox_msg *m) {
 	return 0;
 }
 
-static int put_keyed(store *s, enum xrec_kind kind, int64_t key) {
+/* Queues a record that is only keys: a delete (KEY..KEY2) or a reservation (KEY). */
+static int put_keyed(store *s, enum xrec_kind kind, int64_t key, int64_t key2) {
 	struct xrec *x;
 
 	if (!s)
@@ -682,31 +683,23 @@ static int put_keyed(store *s, enum xrec_kind kind, int64_t key) {
 		return -ENOMEM;
 	x->kind = kind;
 	x->key = key;
+	x->ts = key2;
 	put_xrec(s, x);
 	return 0;
 }
 
 int store_outbox_delete(store *s, int64_t key) {
-	return store_outbox_delete_range(s, key, key);
+	return put_keyed(s, XREC_OUTBOX_DEL, key, key);
 }
 
 int store_outbox_delete_range(store *s, int64_t first, int64_t last) {
-	struct xrec *x;
-
-	if (!s || last < first)
+	if (last < first)
 		return -EINVAL;
-	x = calloc(1, sizeof(*x));
-	if (!x)
-		return -ENOMEM;
-	x->kind = XREC_OUTBOX_DEL;
-	x->key = first;
-	x->ts = last;
-	put_xrec(s, x);
-	return 0;
+	return put_keyed(s, XREC_OUTBOX_DEL, first, last);
 }
 
 int store_outbox_reserve_seq(store *s, int64_t upto) {
-	return put_keyed(s, XREC_SEQ, upto);
+	return put_keyed(s, XREC_SEQ, upto, 0);
 }
 
 void store_outbox_set_seq_next(store *s, int64_t next) {
