@@ -13,6 +13,8 @@ import time
 
 import paho.mqtt.client as paho
 
+from m2mtest import SLOW
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 
 
@@ -142,6 +144,7 @@ class Subscriber:
             self.messages = []
 
     def wait(self, pred, timeout, what):
+        timeout *= SLOW
         deadline = time.monotonic() + timeout
         while True:
             msgs = self.take()

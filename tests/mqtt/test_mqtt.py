@@ -10,7 +10,7 @@ import signal
 import subprocess
 import time
 
-from m2mtest import Gateway, check, main, tmpdir, wait_for
+from m2mtest import SLOW, Gateway, check, main, tmpdir, wait_for
 from mqttpeer import Broker, Subscriber, ctl, free_port, mqtt_status, publish, seqs
 
 GW = "gw-test"
@@ -219,7 +219,7 @@ def test_broker_restarts_lose_nothing():
         seq_next = g.query("SELECT value FROM meta WHERE key = 'mqtt_seq_next'")[0][0]
         left = {p["seq"] for _, p in outbox_rows(g)}
         want = set(range(1, seq_next)) - left
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 20 * SLOW
         while True:
             got = seqs(sub.take())
             missing = want - set(got)
