@@ -201,14 +201,17 @@ def test_broker_restarts_lose_nothing():
             time.sleep(0.4 + random.random() * 0.4)
             # mosquitto sends the PUBACK before it writes the message to its
             # subscribers, so a SIGKILL in between loses a message the broker
-            # accepted: that loss is the broker's, not the gateway's. Holding
-            # the gateway still for a moment lets the broker finish what it
-            # accepted; the gateway still loses its connection abruptly, with
-            # whatever it writes on waking in flight.
+            # accepted: that loss is the broker's, not the gateway's. So the
+            # gateway is held still until the broker has finished what it
+            # accepted, then the broker is frozen and the gateway goes on
+            # sending into it: at the SIGKILL the gateway has messages in
+            # flight that were never acknowledged, and must send them again.
             g.signal(signal.SIGSTOP)
             time.sleep(0.05)
-            b.kill9()
+            b.proc.send_signal(signal.SIGSTOP)
             g.signal(signal.SIGCONT)
+            time.sleep(0.15)
+            b.kill9()
             time.sleep(0.2 + random.random() * 0.6)
             before = len(sub.take())
             b.start()
@@ -232,6 +235,7 @@ def test_broker_restarts_lose_nothing():
               % (len(want), dups, len(missing), st["resent"], len(left), st["connects"] - 1), flush=True)
         check(not missing, "no sequence number missing: %r" % sorted(missing)[:20])
         check(st["connects"] >= 21, "reconnected after every restart: %r" % st)
+        check(st["resent"] > 0, "messages in flight at the kills were sent again")
         check(st["outbox"]["dropped"] == 0, "nothing dropped")
     finally:
         if g.proc:
