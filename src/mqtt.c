@@ -189,6 +189,7 @@ struct mqtt {
 	uint64_t sent, acked, resent, rejected, seq_exhausted;
 	uint64_t qos0_sent, qos0_dropped, qos0_pending;
 	uint64_t cmd_received, cmd_ok, cmd_failed, cmd_invalid;
+	int64_t cmd_log_next_us;
 
 	struct command *commands;
 	char **topics; /* telemetry topic per point id */
@@ -1543,7 +1544,12 @@ static void handle_command(mqtt *m, const struct mosquitto_message *msg, const m
 		err = "unknown point";
 	if (err) {
 		m->cmd_invalid++;
-		log_warning("mqtt: command on \"%s\" refused: %s", t, err);
+		/* Anyone who may publish can send these: at most one line a second in the log. */
+		if (mono_us() >= m->cmd_log_next_us) {
+			log_warning("mqtt: command on \"%s\" refused: %s (%" PRIu64 " refused so far)", t, err,
+			            m->cmd_invalid);
+			m->cmd_log_next_us = mono_us() + 1000000;
+		}
 		command_reply(m, cmd, -EINVAL, err);
 		command_free(cmd);
 		return;
