@@ -55,6 +55,12 @@
 #define STOP_TIMEOUT_MS 2000
 #define PAYLOAD_MAX 2048
 #define MAX_ADDRS 8
+/*
+ * Durable messages queued to storage and not yet committed. Beyond this the
+ * disk is failing or far behind: new ones are dropped and counted, since
+ * the storage queue must not grow without bound.
+ */
+#define UNCOMMITTED_MAX 200000
 
 enum payload_kind { PAYLOAD_JSON, PAYLOAD_VALUE };
 enum telemetry_mode { MODE_READING, MODE_BATCH };
@@ -183,6 +189,8 @@ struct mqtt {
 	double tokens;
 	int64_t tokens_us;
 	uint64_t outbox_count, outbox_dropped, outbox_dropped_logged;
+	uint64_t unstored;          /* dropped because storage was not committing */
+	int64_t unstored_log_next_us;
 
 	/* Counters. */
 	uint64_t connects, connect_failures, disconnects;
@@ -816,6 +824,16 @@ static int outbox_add(mqtt *m, int64_t seq, const char *topic, const char *paylo
 	int r;
 
 	if (m->env.store) {
+		if (m->last_put_key - m->committed_key > UNCOMMITTED_MAX) {
+			m->unstored++;
+			if (mono_us() >= m->unstored_log_next_us) {
+				log_error("mqtt: storage is not committing the outbox (%" PRId64 " messages waiting); "
+				          "%" PRIu64 " QoS %d messages dropped so far", m->last_put_key - m->committed_key,
+				          m->unstored, qos);
+				m->unstored_log_next_us = mono_us() + 10000000;
+			}
+			return -ENOBUFS;
+		}
 		r = store_outbox_put(m->env.store, &sm);
 		if (r < 0)
 			return r;
@@ -2217,6 +2235,7 @@ cJSON *mqtt_status_json(const mqtt *m) {
 		cJSON_AddNumberToObject(ob, "in_memory", (double)m->n_window);
 		cJSON_AddNumberToObject(ob, "inflight", (double)m->n_inflight);
 		cJSON_AddNumberToObject(ob, "dropped", (double)m->outbox_dropped);
+		cJSON_AddNumberToObject(ob, "dropped_unstored", (double)m->unstored);
 		cJSON_AddNumberToObject(ob, "max_messages", (double)m->conf->max_messages);
 	}
 	cmd = cJSON_AddObjectToObject(o, "commands");
