@@ -6,6 +6,7 @@ command topic, and what bad brokers and bad input get."""
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import time
@@ -188,6 +189,48 @@ def test_silent_broker():
         if b.proc:
             os.kill(b.proc.pid, signal.SIGCONT)
         g.stop()
+        b.stop()
+
+
+def test_full_disk():
+    """A full disk: nothing is published that is not stored, so telemetry
+    pauses; when there is room again it resumes with nothing missing."""
+    d = tmpdir("mqtt-disk")
+    b = Broker(d).start()
+    sub = Subscriber(b.port, ["m2m/%s/+/+" % GW])
+    g = Gateway("mqtt-disk", sim(10, "10ms") + mqtt_table(b.port))
+    g.start()
+    wait_for(lambda: g.count() > 100, 10, "rows")
+    check(g.stop() == 0, "clean stop")
+    limit = os.path.getsize(g.db) + 256 * 1024
+
+    def cap():
+        # Only the soft limit: the test lifts it again on the running process.
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    def storage():
+        return ctl(g, {"id": 1, "cmd": "status"})["result"]["storage"]
+
+    sub.clear()
+    g.start(preexec_fn=cap)
+    try:
+        wait_for(lambda: storage()["failing"], 30, "commits failing on the full disk")
+        time.sleep(0.5)
+        before = len(seqs(sub.take()))
+        time.sleep(1.5)
+        check(len(seqs(sub.take())) == before and storage()["failing"],
+              "nothing published while nothing can be stored")
+        resource.prlimit(g.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        wait_for(lambda: not storage()["failing"], 30, "storage recovering")
+        got = sub.wait(lambda m: (lambda s: s if len(s) > before + 2000 else None)(seqs(m)), 20,
+                       "telemetry resuming")
+        missing = set(range(min(got), max(got) + 1)) - set(got)
+        check(not missing, "nothing lost across the full disk: %r" % sorted(missing)[:10])
+        check(g.stop() == 0, "clean stop")
+    finally:
+        if g.proc:
+            g.kill9()
+        sub.close()
         b.stop()
 
 
@@ -473,5 +516,5 @@ def test_outbox_bounds():
 if __name__ == "__main__":
     main([test_topics_and_payloads, test_batch_and_clean_stop, test_commands, test_tls, test_reload,
           test_silent_broker,
-          test_unreachable_and_refused, test_outbox_bounds, test_gateway_killed_during_outage,
+          test_unreachable_and_refused, test_outbox_bounds, test_full_disk, test_gateway_killed_during_outage,
           test_broker_restarts_lose_nothing])
