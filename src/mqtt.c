@@ -189,6 +189,7 @@ struct mqtt {
 	double tokens;
 	int64_t tokens_us;
 	uint64_t outbox_count, outbox_dropped, outbox_dropped_logged;
+	int64_t drop_log_next_us;
 	uint64_t unstored;          /* dropped because storage was not committing */
 	int64_t unstored_log_next_us;
 
@@ -926,13 +927,15 @@ static void outbox_poll(mqtt *m) {
 		if (m->tail_key < m->dropped_before - 1 && !m->head)
 			m->tail_key = m->dropped_before - 1;
 	}
-	if (m->outbox_dropped > m->outbox_dropped_logged) {
+	/* A long outage drops at every commit: one line (and event) per 10 s says it. */
+	if (m->outbox_dropped > m->outbox_dropped_logged && mono_us() >= m->drop_log_next_us) {
 		char text[128];
 		snprintf(text, sizeof(text), "%" PRIu64 " outbox messages dropped (oldest first) by max_messages/max_age",
 		         m->outbox_dropped - m->outbox_dropped_logged);
 		log_warning("mqtt: %s; %" PRIu64 " dropped since start", text, m->outbox_dropped);
 		record_event(m, "dropped", text);
 		m->outbox_dropped_logged = m->outbox_dropped;
+		m->drop_log_next_us = mono_us() + 10000000;
 	}
 	if (st.fetch_done)
 		take_fetched(m, &st);
@@ -1313,7 +1316,9 @@ static int batch_add(mqtt *m, const struct point *p, const struct m2m_reading *r
 	s->value = r->value;
 	s->quality = r->quality;
 	free(s->text);
-	s->text = text ? strdup(text) : NULL;
+	s->text = NULL;
+	if (text && !(s->text = strdup(text)))
+		return -ENOMEM;
 	return 0;
 }
 
