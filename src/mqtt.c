@@ -189,7 +189,7 @@ struct mqtt {
 	double tokens;
 	int64_t tokens_us;
 	uint64_t outbox_count, outbox_dropped, outbox_dropped_logged;
-	int64_t drop_log_next_us;
+	int64_t drop_log_next_us, reject_log_next_us;
 	uint64_t unstored;          /* dropped because storage was not committing */
 	int64_t unstored_log_next_us;
 
@@ -1832,8 +1832,12 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason, c
 		if (reason >= 0x80) {
 			/* The broker refused this message (ACL, quota): it will not take it later either. */
 			m->rejected++;
-			log_error("mqtt: broker refused message %" PRId64 " to \"%s\": %s; deleting it", o->key, o->topic,
-			          mosquitto_reason_string(reason));
+			if (mono_us() >= m->reject_log_next_us) {
+				log_error("mqtt: broker refused message %" PRId64 " to \"%s\": %s; deleting it"
+				          " (%" PRIu64 " refused so far)", o->key, o->topic, mosquitto_reason_string(reason),
+				          m->rejected);
+				m->reject_log_next_us = mono_us() + 10000000;
+			}
 		} else {
 			m->acked++;
 		}

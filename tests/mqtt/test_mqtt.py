@@ -192,6 +192,30 @@ def test_silent_broker():
         b.stop()
 
 
+def test_broker_refuses_messages():
+    """MQTT 5: a PUBACK that refuses a message (an ACL) deletes it, counted
+    and logged, instead of blocking the outbox behind it for ever."""
+    d = tmpdir("mqtt-acl")
+    acl = os.path.join(d, "acl")
+    with open(acl, "w") as f:
+        f.write("topic readwrite m2m/%s/status\ntopic readwrite m2m/%s/line/p0\n"
+                "topic read m2m/#\n" % (GW, GW))
+    b = Broker(d, extra="acl_file %s" % acl).start()
+    sub = Subscriber(b.port, ["m2m/%s/+/+" % GW])
+    g = Gateway("mqtt-acl", sim(2, "20ms") + mqtt_table(b.port, 'protocol = "5"\n')).start()
+    try:
+        st = wait_for(lambda: (lambda s: s if s["rejected"] > 20 else None)(mqtt_status(g)), 10,
+                      "refused messages counted")
+        check(st["outbox"]["queued"] < 200, "the outbox does not fill behind them: %r" % st["outbox"])
+        got = sub.wait(lambda m: [x for x in m if x[0].endswith("/p0")][20:], 10, "the allowed point")
+        check(not [x for x in sub.take() if x[0].endswith("/p1")], "the refused point never arrives")
+        check("broker refused message" in g.run_log(), "logged")
+    finally:
+        g.stop()
+        sub.close()
+        b.stop()
+
+
 def test_full_disk():
     """A full disk: nothing is published that is not stored, so telemetry
     pauses; when there is room again it resumes with nothing missing."""
@@ -516,5 +540,5 @@ def test_outbox_bounds():
 if __name__ == "__main__":
     main([test_topics_and_payloads, test_batch_and_clean_stop, test_commands, test_tls, test_reload,
           test_silent_broker,
-          test_unreachable_and_refused, test_outbox_bounds, test_full_disk, test_gateway_killed_during_outage,
+          test_unreachable_and_refused, test_broker_refuses_messages, test_outbox_bounds, test_full_disk, test_gateway_killed_during_outage,
           test_broker_restarts_lose_nothing])
