@@ -251,7 +251,7 @@ static void boiler_take_writes(struct boiler *b, const struct options *o,
 	if (burner)
 		b->starts++;
 	if (!o->quiet) {
-		printf("boiler-sim: burner %s at %.2f °C\n", burner ? "on" : "off", b->temperature);
+		printf("boiler-sim: burner %s at %.3f °C\n", burner ? "on" : "off", b->temperature);
 		fflush(stdout);
 	}
 }
