@@ -1631,6 +1631,7 @@ static void connect_next_addr(mqtt *m);
 /* The connection ended (or never came up): clean up and wait for the next attempt. */
 static void connection_lost(mqtt *m, int rc) {
 	bool was_connected = m->state == ST_CONNECTED;
+	int saved_errno = errno; /* for MOSQ_ERR_ERRNO; cleaning up below may change errno */
 	char why[200], delay[32];
 	int64_t wait;
 
@@ -1649,6 +1650,7 @@ static void connection_lost(mqtt *m, int rc) {
 	window_rewind(m);
 	m->qos0_pending = 0;
 	m->lost = false;
+	errno = saved_errno;
 	if (m->refused)
 		snprintf(why, sizeof(why), "%s", m->last_error);
 	else if (m->lib_error[0] && (rc == MOSQ_ERR_TLS || rc == MOSQ_ERR_TLS_HANDSHAKE || rc == MOSQ_ERR_PROTOCOL))
@@ -1698,6 +1700,8 @@ static void update_poll(mqtt *m) {
 		return;
 	if (mosquitto_want_write(m->mosq) || (m->state == ST_CONNECTING && !m->tcp_up))
 		want |= UV_WRITABLE;
+	if (m->state == ST_CONNECTING)
+		want |= UV_DISCONNECT;
 	if (!m->poll) {
 		m->poll = calloc(1, sizeof(*m->poll));
 		if (!m->poll)
@@ -1729,6 +1733,16 @@ static void after_io(mqtt *m, int rc) {
 	update_poll(m);
 }
 
+/* The pending error of socket FD (and clears it), or 0. */
+static int socket_error(int fd) {
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return errno;
+	return err;
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
 	struct conn_poll *cp = h->data;
 	mqtt *m = cp->m;
@@ -1736,10 +1750,22 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 	if (m->poll != cp || !m->mosq)
 		return;
-	if (status < 0) {
-		errno = -status;
-		after_io(m, MOSQ_ERR_ERRNO);
-		return;
+	/*
+	 * libuv reports a socket error (POLLERR) as UV_EBADF; the socket knows
+	 * the real one. While connecting this check matters most: libmosquitto's
+	 * TLS handshake takes a failed or closed TCP connection for one still
+	 * in progress and would be called again and again until connect_timeout.
+	 */
+	if (status < 0 || m->state == ST_CONNECTING) {
+		int fd = mosquitto_socket(m->mosq), err = socket_error(fd);
+		if (err || status < 0 || (events & UV_DISCONNECT)) {
+			struct sockaddr_storage peer;
+			socklen_t len = sizeof(peer);
+			/* Without a peer the connect itself failed; with one, the broker closed it. */
+			errno = err ? err : getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ? ECONNREFUSED : ECONNRESET;
+			after_io(m, MOSQ_ERR_ERRNO);
+			return;
+		}
 	}
 	if (events & UV_WRITABLE) {
 		/* The socket connected: from now on, writable only when libmosquitto has something. */
@@ -1875,9 +1901,13 @@ static struct mosquitto *make_client(mqtt *m) {
 	if (mc->tls) {
 		if (!mc->ca_file)
 			mosquitto_int_option(mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
-		if (mosquitto_tls_set(mosq, mc->ca_file, mc->ca_file ? NULL : "/etc/ssl/certs", mc->cert_file,
-		                      mc->key_file, NULL) != MOSQ_ERR_SUCCESS)
+		int rc = mosquitto_tls_set(mosq, mc->ca_file, mc->ca_file ? NULL : "/etc/ssl/certs", mc->cert_file,
+		                           mc->key_file, NULL);
+		if (rc != MOSQ_ERR_SUCCESS) {
+			/* The files were readable when the config was checked; not any more. */
+			snprintf(m->lib_error, sizeof(m->lib_error), "TLS files: %s", mosquitto_strerror(rc));
 			goto fail;
+		}
 		if (!mc->tls_verify) {
 			mosquitto_tls_opts_set(mosq, 0, NULL, NULL);
 			mosquitto_tls_insecure_set(mosq, true);
@@ -1895,7 +1925,8 @@ static void do_connect(mqtt *m, const char *addr) {
 	m->mosq = make_client(m);
 	if (!m->mosq) {
 		m->state = ST_CONNECTING;
-		set_error(m, "cannot set up the client: %s", m->lib_error[0] ? m->lib_error : "out of memory or bad TLS files");
+		set_error(m, "cannot set up the client: %s", m->lib_error[0] ? m->lib_error : "out of memory");
+		m->refused = true;
 		connection_lost(m, MOSQ_ERR_NOMEM);
 		return;
 	}

@@ -345,6 +345,12 @@ def test_gateway_killed_during_outage():
         b.kill9()
 
 
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def make_certs(d):
     def run(*args):
         subprocess.run(args, check=True, capture_output=True, cwd=d, timeout=60)
@@ -388,6 +394,22 @@ def test_tls():
             check("cannot connect to mqtts://" in bad.run_log(), "and the log says it")
         finally:
             bad.stop()
+        # TLS to a closed port and to a listener that is not TLS: failures, quickly,
+        # without spinning in the handshake until connect_timeout.
+        for port, what in ((free_port(), "refused"), (plain, "reset")):
+            bad = Gateway("mqtt-tls-" + what, sim(1, "50ms") + mqtt_table(port, 'ca_file = "%s"\n' % c["ca.crt"],
+                                                                        "mqtts")).start()
+            try:
+                cpu0 = cpu_seconds(bad.proc.pid)
+                st = wait_for(lambda: (lambda s: s if s["connect_failures"] >= 3 else None)(mqtt_status(bad)), 5,
+                              "TLS attempts failing (%s)" % what)
+                # A reset during the handshake can look like a refusal once TLS has read the error.
+                check(what in st["last_error"].lower() or "refused" in st["last_error"].lower(),
+                      "the error: %r" % st["last_error"])
+                time.sleep(1)
+                check(cpu_seconds(bad.proc.pid) - cpu0 < 1.5, "no busy loop in the handshake")
+            finally:
+                bad.stop()
     finally:
         if g.proc:
             g.kill9()
