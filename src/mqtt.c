@@ -1032,9 +1032,13 @@ static void pump(mqtt *m) {
 		if (rc == MOSQ_ERR_PAYLOAD_SIZE || rc == MOSQ_ERR_OVERSIZE_PACKET || rc == MOSQ_ERR_QOS_NOT_SUPPORTED ||
 		    rc == MOSQ_ERR_RETAIN_NOT_SUPPORTED || rc == MOSQ_ERR_INVAL) {
 			/* This message can never go: say so and let the rest through. */
-			log_error("mqtt: message %" PRId64 " to \"%s\" refused: %s; deleting it", o->key, o->topic,
-			          mosquitto_strerror(rc));
 			m->rejected++;
+			if (mono_us() >= m->reject_log_next_us) {
+				log_error("mqtt: message %" PRId64 " to \"%s\" refused: %s; deleting it"
+				          " (%" PRIu64 " refused so far)", o->key, o->topic, mosquitto_strerror(rc),
+				          m->rejected);
+				m->reject_log_next_us = mono_us() + 10000000;
+			}
 			o->acked = true;
 			row_done(m, o->key);
 			m->cursor = o->next;
@@ -1750,19 +1754,11 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 
 	if (m->poll != cp || !m->mosq)
 		return;
-	/*
-	 * libuv reports a socket error (POLLERR) as UV_EBADF; the socket knows
-	 * the real one. While connecting this check matters most: libmosquitto's
-	 * TLS handshake takes a failed or closed TCP connection for one still
-	 * in progress and would be called again and again until connect_timeout.
-	 */
+	/* libuv reports a socket error (POLLERR) as UV_EBADF; the socket knows the real one. */
 	if (status < 0 || m->state == ST_CONNECTING) {
-		int fd = mosquitto_socket(m->mosq), err = socket_error(fd);
-		if (err || status < 0 || (events & UV_DISCONNECT)) {
-			struct sockaddr_storage peer;
-			socklen_t len = sizeof(peer);
-			/* Without a peer the connect itself failed; with one, the broker closed it. */
-			errno = err ? err : getpeername(fd, (struct sockaddr *)&peer, &len) < 0 ? ECONNREFUSED : ECONNRESET;
+		int err = socket_error(mosquitto_socket(m->mosq));
+		if (err || status < 0) {
+			errno = err ? err : ECONNRESET;
 			after_io(m, MOSQ_ERR_ERRNO);
 			return;
 		}
@@ -1776,6 +1772,21 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 	    (events & UV_READABLE || m->state == ST_CONNECTING))
 		rc = mosquitto_loop_read(m->mosq, 1);
 	after_io(m, rc);
+	if (m->mosq && m->state == ST_CONNECTING && (events & UV_DISCONNECT)) {
+		/*
+		 * The peer closed while connecting and libmosquitto read what there
+		 * was (a CONNACK that says no is handled above) without ending the
+		 * attempt: its TLS handshake takes a closed TCP connection for one
+		 * still in progress and would be called again and again until
+		 * connect_timeout. Without a peer the connect itself failed.
+		 */
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		errno = getpeername(mosquitto_socket(m->mosq), (struct sockaddr *)&peer, &len) < 0 ? ECONNREFUSED
+		                                                                                 : ECONNRESET;
+		after_io(m, MOSQ_ERR_ERRNO);
+		return;
+	}
 	if (m->stopping && m->offline_acked && m->state == ST_CONNECTED)
 		finish_stop(m);
 	else if (m->state == ST_CONNECTED && m->mosq)
