@@ -439,6 +439,10 @@ static void log_stats(struct daemon *d, const char *label, const struct lag_hist
 		store_get_stats(d->store, &ss);
 	for (struct m2m_host *drv = d->drivers; drv; drv = drv->next, total++)
 		running += drv->state == DRIVER_RUNNING;
+	if (d->stopping) {
+		running = d->stop_running;
+		total = d->stop_total;
+	}
 	log_info("%s: uptime=%.0fs readings_in=%" PRIu64 " stored=%" PRIu64 " rejected=%" PRIu64
 	         " written=%" PRIu64 " dropped=%" PRIu64 " queued=%" PRIu64 " storage_errors=%" PRIu64
 	         " loop_lag_p50=%.3fms loop_lag_p99=%.3fms loop_lag_max=%.3fms drivers=%u/%u",
@@ -976,6 +980,8 @@ static void on_stop_signal(uv_signal_t *s, int signum) {
 		uv_stop(d->loop);
 		return;
 	}
+	for (drv = d->drivers; drv; drv = drv->next, d->stop_total++)
+		d->stop_running += drv->state == DRIVER_RUNNING;
 	d->stopping = true;
 	log_notice("received %s, stopping", strsignal(signum));
 	sd_notify(0, "STOPPING=1");

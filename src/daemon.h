@@ -71,6 +71,8 @@ struct daemon {
 	uv_timer_t rules_timer;    /* fires at rules_next_deadline() */
 	int64_t rules_timer_due;   /* monotonic µs the timer is set for, or INT64_MAX */
 	bool stopping;
+	/* Drivers running / configured when the stop began, for the final stats line. */
+	unsigned stop_running, stop_total;
 	bool reload_busy;          /* old instances of a reload are still stopping */
 	bool reload_again;         /* a SIGHUP came during a reload */
 	unsigned retiring;         /* instances being stopped */

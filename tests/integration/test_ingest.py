@@ -94,6 +94,7 @@ def test_rows_arrive():
     log = g.log_text()
     check("<3>" not in log, "no error lines in the log:\n" + log)
     check("final stats:" in log and "loop_lag_p99=" in log, "final stats line logged")
+    check(" drivers=1/1" in log, "the final line counts the drivers that ran until the stop")
 
 
 def test_flush_on_stop():
