@@ -562,6 +562,6 @@ def test_outbox_bounds():
 
 if __name__ == "__main__":
     main([test_topics_and_payloads, test_batch_and_clean_stop, test_commands, test_tls, test_reload,
-          test_silent_broker,
-          test_unreachable_and_refused, test_broker_refuses_messages, test_outbox_bounds, test_full_disk, test_gateway_killed_during_outage,
+          test_silent_broker, test_unreachable_and_refused, test_broker_refuses_messages,
+          test_outbox_bounds, test_full_disk, test_gateway_killed_during_outage,
           test_broker_restarts_lose_nothing])
