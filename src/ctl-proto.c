@@ -97,6 +97,12 @@ int ctl_request_parse(const char *line, size_t len, struct ctl_request *ret,
 		*ret_error = "\"rule\" must be a string";
 		return -EINVAL;
 	}
+	value = cJSON_GetObjectItemCaseSensitive(ret->req, "all");
+	if (value && !cJSON_IsBool(value)) {
+		*ret_error = "\"all\" must be a boolean";
+		return -EINVAL;
+	}
+	ret->all = cJSON_IsTrue(value);
 	value = cJSON_GetObjectItemCaseSensitive(ret->req, "value");
 	if (cJSON_IsBool(value)) {
 		ret->value = cJSON_IsTrue(value) ? 1.0 : 0.0;

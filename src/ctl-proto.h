@@ -39,6 +39,7 @@ struct ctl_request {
 	const char *rule;   /* "rule" or NULL */
 	double value;       /* "value" when has_value */
 	bool has_value;
+	bool all;           /* "all": true (rules: normal ones too) */
 };
 
 /*

@@ -723,7 +723,7 @@ static void conn_request(struct conn *c, const char *line, size_t n) {
 		}
 		/* Otherwise on_write_done answers, possibly already done. */
 	} else if (strcmp(cmd, "rules") == 0) {
-		res = env->rules ? env->rules(env->ctx) : NULL;
+		res = env->rules ? env->rules(env->ctx, c->req.all) : NULL;
 		reply_ok(c, res ? res : cJSON_CreateArray());
 	} else if (strcmp(cmd, "ack") == 0) {
 		if (!c->req.rule) {

@@ -39,8 +39,8 @@ struct ctl_env {
 	/* A write through every check (daemon_write). */
 	int (*write)(void *ctx, const char *origin, const char *point, double value,
 	             void (*cb)(int status, const char *error_text, void *arg), void *arg);
-	/* Rule states; NULL when there are no rules; caller frees. */
-	cJSON *(*rules)(void *ctx);
+	/* Rule states (ALL: normal ones too); NULL when there are no rules; caller frees. */
+	cJSON *(*rules)(void *ctx, bool all);
 	/* Acknowledges a latched alarm; returns how many, or a negative errno. */
 	int (*ack)(void *ctx, const char *rule, const char *point);
 	/* Starts a reload, as SIGHUP does. */

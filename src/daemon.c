@@ -403,7 +403,7 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 		cJSON_AddStringToObject(st, "last_error", ss.last_error_text);
 	}
 	/* Always present, empty without rules: scripts need not test for it. */
-	cJSON_AddItemToObject(o, "alarms", rules_status_json(d->rules));
+	cJSON_AddItemToObject(o, "alarms", rules_status_json(d->rules, false));
 	if (d->mqtt)
 		cJSON_AddItemToObject(o, "mqtt", mqtt_status_json(d->mqtt));
 	drivers = cJSON_AddArrayToObject(o, "drivers");
@@ -712,9 +712,9 @@ static cJSON *ctl_status(void *ctx) {
 	return daemon_status_json(ctx);
 }
 
-static cJSON *ctl_rules(void *ctx) {
+static cJSON *ctl_rules(void *ctx, bool all) {
 	struct daemon *d = ctx;
-	return d->rules ? rules_status_json(d->rules) : NULL;
+	return d->rules ? rules_status_json(d->rules, all) : NULL;
 }
 
 static int ctl_ack(void *ctx, const char *rule, const char *point) {

@@ -64,6 +64,7 @@ struct opts {
 	double interval_s;
 	int timeout_ms;
 	const char *device;
+	bool all;
 	const char *since;
 	const char *until;
 	int64_t limit;
@@ -88,7 +89,8 @@ static void help(void) {
 	       "  points [--device D]              points with their latest values\n"
 	       "  read POINT                       one point's latest value\n"
 	       "  write POINT VALUE                write to an actuator (number, true/false, on/off)\n"
-	       "  rules                            alarms that are not normal\n"
+	       "  rules [--all]                    alarms that are not normal (--all: every\n"
+	       "                                   rule and point, normal ones too)\n"
 	       "  ack RULE [POINT]                 acknowledge a latched alarm\n"
 	       "  reload                           reload the configuration (as SIGHUP)\n"
 	       "  tail [PATTERN]                   live readings, optionally of points matching a\n"
@@ -687,13 +689,20 @@ static int cmd_rules(const struct opts *o) {
 	cJSON *res = NULL;
 	const cJSON *x;
 	char b1[64], b2[64];
-	int r = call_once(o, "rules", NULL, &res);
+	cJSON *args = cJSON_CreateObject();
+	int r;
 
+	if (!args || (o->all && !cJSON_AddTrueToObject(args, "all"))) {
+		cJSON_Delete(args);
+		return fail(EXIT_FAIL, "out of memory");
+	}
+	r = call_once(o, "rules", args, &res);
+	cJSON_Delete(args);
 	if (r == EXIT_OK && o->json)
 		r = print_json(res);
 	else if (r == EXIT_OK) {
 		if (cJSON_GetArraySize(res) == 0)
-			printf("no alarms: every rule is normal\n");
+			printf(o->all ? "no rules\n" : "no alarms: every rule is normal\n");
 		else
 			printf("%-20s %-28s %-8s %-9s %-5s %10s  %s\n", "RULE", "POINT", "STATE", "SEVERITY",
 			       "LATCH", "VALUE", "SINCE");
@@ -1068,7 +1077,7 @@ static const struct command {
 	{ "points", 0, 0, "no arguments (option: --device D)" },
 	{ "read", 1, 1, "POINT" },
 	{ "write", 2, 2, "POINT VALUE" },
-	{ "rules", 0, 0, "no arguments" },
+	{ "rules", 0, 0, "no arguments (option: --all)" },
 	{ "ack", 1, 2, "RULE [POINT]" },
 	{ "reload", 0, 0, "no arguments" },
 	{ "tail", 0, 1, "[PATTERN]" },
@@ -1090,7 +1099,7 @@ static int check_args(const char *cmd, int n) {
 
 int main(int argc, char **argv) {
 	enum { OPT_JSON = 256, OPT_CSV, OPT_WATCH, OPT_INTERVAL, OPT_TIMEOUT, OPT_DEVICE, OPT_SINCE,
-	       OPT_UNTIL, OPT_LIMIT, OPT_VERSION };
+	       OPT_UNTIL, OPT_LIMIT, OPT_VERSION, OPT_ALL };
 	static const struct option options[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
@@ -1100,6 +1109,7 @@ int main(int argc, char **argv) {
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 		{ "device", required_argument, NULL, OPT_DEVICE },
+		{ "all", no_argument, NULL, OPT_ALL },
 		{ "since", required_argument, NULL, OPT_SINCE },
 		{ "until", required_argument, NULL, OPT_UNTIL },
 		{ "limit", required_argument, NULL, OPT_LIMIT },
@@ -1147,6 +1157,9 @@ int main(int argc, char **argv) {
 			break;
 		case OPT_DEVICE:
 			o.device = optarg;
+			break;
+		case OPT_ALL:
+			o.all = true;
 			break;
 		case OPT_SINCE:
 			o.since = optarg;

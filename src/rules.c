@@ -1801,18 +1801,18 @@ int rules_ack(rules *r, const char *rule, const char *point) {
 	return n;
 }
 
-cJSON *rules_status_json(const rules *r) {
+cJSON *rules_status_json(const rules *r, bool all) {
 	cJSON *arr = cJSON_CreateArray();
 
 	if (!arr || !r)
 		return arr;
-	/* Only alarms that are not normal: a gateway may run thousands of quiet rules. */
+	/* By default only alarms that are not normal: a gateway may run thousands of quiet rules. */
 	for (size_t i = 0; i < r->s.n_insts; i++) {
 		const struct inst *x = &r->s.insts[i];
 		const struct point *p;
 		cJSON *o;
 
-		if (x->state == S_NORMAL)
+		if (x->state == S_NORMAL && !all)
 			continue;
 		p = registry_get(r->env.reg, x->point);
 		o = cJSON_CreateObject();

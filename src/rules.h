@@ -89,8 +89,11 @@ int64_t rules_next_deadline(const rules *r);
 /* Acknowledges a latched alarm of RULE (all its points when POINT is NULL). */
 int rules_ack(rules *r, const char *rule, const char *point);
 
-/* Rule states for status and m2mctl: an array of objects. */
-cJSON *rules_status_json(const rules *r);
+/*
+ * Rule states for status and m2mctl: an array of objects, one per rule and
+ * matched point; only those that are not normal unless ALL.
+ */
+cJSON *rules_status_json(const rules *r, bool all);
 
 /*
  * Replaces the wall clock the engine stamps events and {ts} with (by

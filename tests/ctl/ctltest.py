@@ -54,6 +54,12 @@ condition = ">"
 value = 10
 latch = true
 severity = "critical"
+
+[[rules]]
+name = "frozen"
+point = "boiler1/temperature"
+condition = "<"
+value = -50
 """
 
 

@@ -96,7 +96,13 @@ def test_commands():
         code, out, err = m2mctl("rules", socket=s)
         check(code == 0 and "hot" in out and "boiler1/temperature" in out, "rules:\n" + out)
         code, out, err = m2mctl("rules", "--json", socket=s)
-        check(json.loads(out)[0]["state"] == "active", "rules --json")
+        check([(a["rule"], a["state"]) for a in json.loads(out)] == [("hot", "active")],
+              "rules --json lists the alarms that are not normal: %s" % out)
+        code, out, err = m2mctl("rules", "--all", "--json", socket=s)
+        check(sorted((a["rule"], a["state"]) for a in json.loads(out)) == [("frozen", "normal"), ("hot", "active")],
+              "rules --all lists the normal rules too: %s" % out)
+        code, out, err = m2mctl("rules", "--all", socket=s)
+        check(code == 0 and "frozen" in out and "normal" in out, "rules --all:\n" + out)
         code, out, err = m2mctl("ack", "hot", socket=s)
         check(code == 0 and "1 alarm" in out, "ack: %d %r %r" % (code, out, err))
         check(json.loads(m2mctl("rules", "--json", socket=s)[1])[0]["state"] == "acked", "acked")

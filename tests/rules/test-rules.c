@@ -222,7 +222,7 @@ static void tick(struct h *h, int64_t us) {
 /* The state of RULE on POINT: "normal" unless status lists it. */
 static const char *state(struct h *h, const char *rule, const char *point) {
 	static char buf[16];
-	cJSON *arr = rules_status_json(h->r), *o;
+	cJSON *arr = rules_status_json(h->r, false), *o;
 
 	snprintf(buf, sizeof(buf), "normal");
 	cJSON_ArrayForEach(o, arr) {
@@ -540,7 +540,7 @@ static void test_stale_model(void) {
 			last[i] = h->mono;
 		}
 		h->n_ev = 0;
-		arr = rules_status_json(h->r);
+		arr = rules_status_json(h->r, false);
 		cJSON_ArrayForEach(o, arr) {
 			int i = atoi(cJSON_GetObjectItem(o, "point")->valuestring + 1);
 			ASSERT_STR_EQ(cJSON_GetObjectItem(o, "state")->valuestring, "active");
