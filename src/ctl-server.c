@@ -138,50 +138,29 @@ struct ctl_server {
 
 /* --- configuration --- */
 
-/* getgrnam_r with a growing buffer; 0, -ENOENT or a negative errno. */
-static int lookup_group(const char *name, gid_t *ret) {
-	size_t n = 1024;
-	int r;
-
-	for (;;) {
-		struct group g, *res = NULL;
+/*
+ * The gid of group NAME (GROUP) or the uid of user NAME, with getgrnam_r or
+ * getpwnam_r and a growing buffer; 0, -ENOENT or a negative errno.
+ */
+static int lookup_id(const char *name, bool group, uint32_t *ret) {
+	for (size_t n = 1024;; n *= 4) {
+		struct group g, *gres = NULL;
+		struct passwd pw, *pres = NULL;
 		char *buf = malloc(n);
+		int r;
+
 		if (!buf)
 			return -ENOMEM;
-		r = getgrnam_r(name, &g, buf, n, &res);
-		if (r == 0 && res)
-			*ret = res->gr_gid;
+		r = group ? getgrnam_r(name, &g, buf, n, &gres) : getpwnam_r(name, &pw, buf, n, &pres);
 		free(buf);
-		if (r == ERANGE && n < 1024 * 1024) {
-			n *= 4;
+		if (r == ERANGE && n < 1024 * 1024)
 			continue;
-		}
 		if (r != 0)
 			return -r;
-		return res ? 0 : -ENOENT;
-	}
-}
-
-static int lookup_user(const char *name, uid_t *ret) {
-	size_t n = 1024;
-	int r;
-
-	for (;;) {
-		struct passwd pw, *res = NULL;
-		char *buf = malloc(n);
-		if (!buf)
-			return -ENOMEM;
-		r = getpwnam_r(name, &pw, buf, n, &res);
-		if (r == 0 && res)
-			*ret = res->pw_uid;
-		free(buf);
-		if (r == ERANGE && n < 1024 * 1024) {
-			n *= 4;
-			continue;
-		}
-		if (r != 0)
-			return -r;
-		return res ? 0 : -ENOENT;
+		if (!gres && !pres)
+			return -ENOENT;
+		*ret = group ? gres->gr_gid : pres->pw_uid;
+		return 0;
 	}
 }
 
@@ -219,7 +198,7 @@ static int parse_id_list(config *c, const cJSON *t, const char *key, bool groups
 			return config_error(c, v, "expected a %s name or a numeric id",
 			                    groups ? "group" : "user");
 		}
-		r = groups ? lookup_group(v->valuestring, &ids[n]) : lookup_user(v->valuestring, &ids[n]);
+		r = lookup_id(v->valuestring, groups, &ids[n]);
 		if (r < 0) {
 			free(ids);
 			if (r == -ENOENT)
@@ -312,7 +291,7 @@ int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
 			r = -ENOMEM;
 			goto fail;
 		}
-		r = lookup_group(group, &cc->gid);
+		r = lookup_id(group, true, &cc->gid);
 		if (r == 0)
 			cc->has_gid = true;
 		else if (!cc->group_default) {

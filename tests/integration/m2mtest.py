@@ -4,8 +4,10 @@ against real files, and read what it wrote with SQLite.
 
 Every wait is bounded; every process a test starts is stopped by PID."""
 
+import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -27,6 +29,24 @@ def check(cond, what):
     if not cond:
         raise AssertionError(what)
     passed += 1
+
+
+def ctl(g, request, timeout=10):
+    """One request (a dict) on the gateway's control socket, as m2mctl sends
+    it; returns the reply as a dict. Bounded by TIMEOUT."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout * SLOW)
+    try:
+        s.connect(g.socket)
+        s.sendall((json.dumps(request) + "\n").encode())
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = s.recv(65536)
+            check(chunk, "the daemon answers")
+            buf += chunk
+        return json.loads(buf)
+    finally:
+        s.close()
 
 
 def wait_for(pred, timeout, what, interval=0.05):

@@ -9,7 +9,6 @@ import json
 import os
 import select
 import signal
-import socket
 import struct
 import subprocess
 import sys
@@ -19,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.environ.get("M2M_SOURCE_ROOT", os.path.join(HERE, "../.."))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
 
+import m2mtest  # noqa: E402
 from m2mtest import (BUILD, SLOW, Gateway, check, main, run_check, tmpdir,  # noqa: E402,F401
                      wait_for)
 
@@ -217,22 +217,8 @@ def events(gw, source=None):
 
 
 def ctl(gw, cmd, timeout=10, **args):
-    """One request on m2md's control socket (the protocol m2mctl speaks);
-    returns the reply as a dict. Bounded by TIMEOUT."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout * SLOW)
-    try:
-        s.connect(gw.socket)
-        s.sendall((json.dumps(dict(id=1, cmd=cmd, **args)) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    finally:
-        s.close()
-    return json.loads(buf.decode())
+    """One request CMD with ARGS on m2md's control socket; the reply as a dict."""
+    return m2mtest.ctl(gw, dict(id=1, cmd=cmd, **args), timeout)
 
 
 def driver_stats(gw, name):

@@ -13,7 +13,7 @@ import time
 
 import paho.mqtt.client as paho
 
-from m2mtest import SLOW
+from m2mtest import SLOW, ctl  # noqa: F401  (ctl: for the tests importing it from here)
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -193,24 +193,6 @@ def publish(port, topic, payload, v5=False, correlation=None, retain=False, qos=
     info.wait_for_publish(10)
     c.disconnect()
     c.loop_stop()
-
-
-def ctl(g, request):
-    """One request on the gateway's control socket; returns the reply."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    try:
-        s.connect(g.socket)
-        s.sendall((json.dumps(request) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        return json.loads(buf)
-    finally:
-        s.close()
 
 
 def mqtt_status(g):

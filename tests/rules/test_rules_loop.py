@@ -6,15 +6,13 @@ the temperature stays in the band, the events table holds the transitions
 and the write results, and a restart restores alarm states without firing
 them again."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
-from m2mtest import BUILD, SLOW, Gateway, check, main, wait_for  # noqa: E402
+from m2mtest import BUILD, SLOW, Gateway, check, ctl, main, wait_for  # noqa: E402
 
 M2MCTL = os.path.join(BUILD, "src", "m2mctl")
 
@@ -156,23 +154,6 @@ value = 84
 latch = true
 on_clear = [ { log = "hot_latched cleared on {point} ({state})" } ]
 """
-
-
-def ctl(g, request):
-    """One request on the control socket, as m2mctl sends it; returns the reply."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5 * SLOW)
-    try:
-        s.connect(g.socket)
-        s.sendall((json.dumps(request) + "\n").encode())
-        buf = b""
-        while not buf.endswith(b"\n"):
-            chunk = s.recv(4096)
-            check(chunk, "the daemon answers")
-            buf += chunk
-        return json.loads(buf)
-    finally:
-        s.close()
 
 
 def latched_state(g):

@@ -9,16 +9,15 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "mqtt"))
 
-from m2mtest import SLOW, SOURCE, Gateway, check, main, tmpdir, wait_for  # noqa: E402
-
-# /usr/sbin is not on every user's PATH.
-MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+from m2mtest import Gateway, check, main, tmpdir, wait_for  # noqa: E402
+from mqttpeer import MOSQUITTO, Broker  # noqa: E402
 
 DRIVERS = """
 [mqtt]
@@ -57,46 +56,6 @@ on_raise = [ { write = { point = "boiler1/burner", value = 0, rate_limit = "100m
 on_clear = [ { write = { point = "boiler1/burner", value = 1, rate_limit = "100ms" } },
              { mqtt = { topic = "{gateway}/alarms/{rule}/clear", qos = 1, payload = '{"r":"{rule}","p":"{point}","v":{value},"u":"{unit}","s":"{state}","sev":"{severity}","ts":"{ts}"}' } } ]
 """
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Broker:
-    """A private mosquitto with its own config; stopped by PID."""
-
-    def __init__(self, directory):
-        self.port = free_port()
-        self.conf = os.path.join(directory, "mosquitto.conf")
-        with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % self.port)
-        self.log = open(os.path.join(directory, "mosquitto.log"), "wb")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", self.conf], stdin=subprocess.DEVNULL,
-                                     stdout=self.log, stderr=self.log)
-        wait_for(self.listening, 10, "mosquitto to listen on %d" % self.port)
-
-    def listening(self):
-        check(self.proc.poll() is None, "mosquitto is running")
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log.close()
 
 
 class Subscriber:
@@ -138,7 +97,7 @@ def rule_events(g, to):
 
 def test_alarms_reach_broker():
     d = tmpdir("rules-mqtt")
-    broker = Broker(d)
+    broker = Broker(d).start()
     sub = g = None
     try:
         sub = Subscriber(d, broker.port, "gw-test/alarms/#")
@@ -183,11 +142,6 @@ def test_alarms_reach_broker():
 
 
 if __name__ == "__main__":
-    with open(os.path.join(SOURCE, "src", "mqtt.c")) as f:
-        if "placeholder" in f.read(2000):
-            # Not a pass: meson reports SKIP until the MQTT client exists.
-            print("SKIP: src/mqtt.c is still a placeholder; no MQTT client to test")
-            sys.exit(77)
     if not os.access(MOSQUITTO, os.X_OK) or not shutil.which("mosquitto_sub"):
         print("FAIL: mosquitto and mosquitto_sub are needed (apt-get install -y mosquitto mosquitto-clients)")
         sys.exit(1)
