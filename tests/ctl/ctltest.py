@@ -10,7 +10,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 
-from m2mtest import BUILD, SLOW, Gateway  # noqa: E402,F401
+from m2mtest import BUILD, SLOW, Gateway, public_build  # noqa: E402,F401
 
 M2MCTL = os.path.join(BUILD, "src", "m2mctl")
 
@@ -110,7 +110,8 @@ class Client:
 
 def m2mctl(*args, socket=None, env=None, timeout=20, user=None):
     """Runs m2mctl; returns (exit status, stdout, stderr)."""
-    cmd = [M2MCTL]
+    # Another user runs the public copy: the build tree may be private.
+    cmd = [M2MCTL if user is None else os.path.join(public_build(), "m2mctl")]
     if socket:
         cmd += ["-s", socket]
     cmd += list(args)

@@ -4,9 +4,12 @@ against real files, and read what it wrote with SQLite.
 
 Every wait is bounded; every process a test starts is stopped by PID."""
 
+import atexit
+import glob
 import json
 import os
 import signal
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -67,10 +70,42 @@ def tmpdir(name):
     return tempfile.mkdtemp(prefix=name + "-", dir=base)
 
 
-class Gateway:
-    """One m2md process with its own directory, config and database."""
+_public = None
 
-    def __init__(self, name, drivers_toml, storage_extra="", gateway_extra="", directory=None):
+
+def public_build():
+    """A copy of m2md, m2mctl and the plugins in a directory every user may
+    traverse, for tests that run them as another user: the build tree may
+    sit below a private directory (a clone made in `mktemp -d` is 0700).
+    Made once per test process and removed at its exit."""
+    global _public
+    if _public is None:
+        d = tempfile.mkdtemp(prefix="m2md-public-", dir="/tmp")
+        atexit.register(shutil.rmtree, d, True)
+        os.chmod(d, 0o755)
+        os.mkdir(os.path.join(d, "plugins"))
+        os.chmod(os.path.join(d, "plugins"), 0o755)
+        for f in glob.glob(os.path.join(PLUGIN_DIR, "*.so")):
+            shutil.copy2(f, os.path.join(d, "plugins"))
+        for f in (M2MD, os.path.join(BUILD, "src", "m2mctl")):
+            shutil.copy2(f, d)
+        _public = d
+    return _public
+
+
+class Gateway:
+    """One m2md process with its own directory, config and database. PUBLIC
+    runs it from public_build(), in a directory there, so that another user
+    can run or reach it."""
+
+    def __init__(self, name, drivers_toml, storage_extra="", gateway_extra="", directory=None,
+                 public=False):
+        self.binary, self.plugin_dir = M2MD, PLUGIN_DIR
+        if public:
+            base = public_build()
+            self.binary, self.plugin_dir = os.path.join(base, "m2md"), os.path.join(base, "plugins")
+            directory = tempfile.mkdtemp(prefix=name + "-", dir=base)
+            os.chmod(directory, 0o755)
         self.dir = directory or tmpdir(name)
         self.config = os.path.join(self.dir, "m2md.toml")
         self.db = os.path.join(self.dir, "m2md.db")
@@ -89,7 +124,7 @@ class Gateway:
             control = '[control]\nsocket = "%s"\n' % self.socket
         text = ('[gateway]\nid = "gw-test"\nplugin_dir = "%s"\n%s\n'
                 '[storage]\npath = "%s"\n%s\n%s%s\n'
-                % (PLUGIN_DIR, gateway_extra, self.db, storage_extra, control, drivers_toml))
+                % (self.plugin_dir, gateway_extra, self.db, storage_extra, control, drivers_toml))
         tmp = self.config + ".tmp"
         with open(tmp, "w") as f:
             f.write(text)
@@ -100,7 +135,7 @@ class Gateway:
         # Only what this run logs counts; the log file is shared by restarts.
         self.log_start = self.logf.tell()
         wrapper = list(getattr(self, "wrapper", []))
-        self.proc = subprocess.Popen(wrapper + [M2MD, "-c", self.config, "--log-level", "debug"] + list(extra_args),
+        self.proc = subprocess.Popen(wrapper + [self.binary, "-c", self.config, "--log-level", "debug"] + list(extra_args),
                                      stdin=subprocess.DEVNULL, stdout=self.logf, stderr=self.logf,
                                      preexec_fn=preexec_fn)
         if wait_ready:

@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import time
 
-from m2mtest import BUILD, M2MD, PLUGIN_DIR, Gateway, check, main, run_check, tmpdir, wait_for
+from m2mtest import BUILD, PLUGIN_DIR, Gateway, check, main, run_check, tmpdir, wait_for
 
 SIM = """
 [drivers.sim]
@@ -37,7 +37,7 @@ def run_once(g, timeout=20, preexec_fn=None):
     """Starts m2md expecting it to refuse to run; returns (exit code, log)."""
     with open(g.log, "ab") as logf:
         start = logf.tell()
-        p = subprocess.run([M2MD, "-c", g.config], stdin=subprocess.DEVNULL, stdout=logf,
+        p = subprocess.run([g.binary, "-c", g.config], stdin=subprocess.DEVNULL, stdout=logf,
                            stderr=logf, timeout=timeout, preexec_fn=preexec_fn)
     return p.returncode, g.log_text()[start:]
 
@@ -49,7 +49,8 @@ def drop_privileges():
 
 
 def test_unwritable_data_dir():
-    g = Gateway("unwritable", SIM)
+    # As root, permissions do not bind: m2md runs as nobody, who may read but not write.
+    g = Gateway("unwritable", SIM, public=os.getuid() == 0)
     data = os.path.join(g.dir, "data")
     os.mkdir(data, 0o755)
     g.write_config(SIM, storage_extra="")
@@ -57,10 +58,6 @@ def test_unwritable_data_dir():
         text = f.read().replace(g.db, os.path.join(data, "m2md.db"))
     with open(g.config, "w") as f:
         f.write(text)
-    # As root, permissions do not bind: run as nobody, who may read but not write.
-    os.chmod(g.dir, 0o755)
-    for d in (g.dir, os.path.dirname(g.dir)):
-        os.chmod(d, os.stat(d).st_mode | 0o055)
     if os.getuid() == 0:
         code, log = run_once(g, preexec_fn=drop_privileges)
     else:
