@@ -276,7 +276,7 @@ static struct m2m_reading *batch_reserve(struct daemon *d, size_t n) {
 static int h_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 	struct daemon *d = drv->d;
 	struct m2m_reading *batch;
-	size_t stored = 0, rejected = 0;
+	size_t stored = 0, rejected = 0, unstored = 0, room;
 	int64_t ts = 0, mono = 0;
 
 	if (drv->state != DRIVER_RUNNING)
@@ -290,6 +290,13 @@ static int h_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 		return -ENOMEM;
 	if (d->rules)
 		mono = mono_us();
+	/*
+	 * What the queue takes is decided before anything is published, and
+	 * the durable messages are staged to be queued with their readings:
+	 * the QoS 1 stream then carries exactly the readings that commit.
+	 */
+	room = store_queue_room(d->store);
+	store_stage_begin(d->store);
 	for (size_t i = 0; i < n; i++) {
 		struct point *p = registry_get(d->reg, r[i].point);
 		struct m2m_reading rr = r[i];
@@ -301,10 +308,14 @@ static int h_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 		if (rr.ts_us == 0)
 			rr.ts_us = ts ? ts : (ts = now_us());
 		if (point_normalize(p, &rr)) {
-			batch[stored++] = rr;
+			bool take = stored < room;
+			if (take)
+				batch[stored++] = rr;
+			else
+				unstored++;
 			/* What is stored is what is published: one deadband for both. */
 			if (d->mqtt)
-				mqtt_on_reading(d->mqtt, p, &rr, NULL);
+				mqtt_on_reading(d->mqtt, p, &rr, NULL, take);
 		}
 		/* Rules see every reading, not only what the deadband lets through. */
 		if (d->rules)
@@ -316,8 +327,10 @@ static int h_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 		daemon_rules_schedule(d);
 	d->readings_in += n - rejected;
 	drv->readings += n - rejected;
-	if (stored && d->store)
+	if (d->store) {
 		store_put_readings(d->store, batch, stored);
+		store_count_dropped(d->store, unstored);
+	}
 	d->readings_stored += stored;
 	if (rejected) {
 		d->readings_rejected += rejected;
@@ -359,13 +372,20 @@ static int h_submit_text(m2m_host *drv, uint32_t id, int64_t ts_us, const char *
 	if (changed) {
 		struct m2m_reading r = { .ts_us = ts_us, .value = NAN, .point = id, .quality = quality,
 		                         .detail = detail };
-		if (d->store)
-			store_put_text(d->store, id, ts_us, copy, quality);
+		/* As in h_submit: the message is staged and queued with its row. */
+		bool take = store_queue_room(d->store) > 0;
+		store_stage_begin(d->store);
 		if (d->mqtt)
-			mqtt_on_reading(d->mqtt, p, &r, copy);
+			mqtt_on_reading(d->mqtt, p, &r, copy, take);
+		if (take && d->store)
+			store_put_text(d->store, id, ts_us, copy, quality);
+		store_stage_end(d->store);
+		if (!take)
+			store_count_dropped(d->store, 1);
 		if (d->ctl)
 			ctl_server_on_reading(d->ctl, p, &r, copy);
-		d->readings_stored++;
+		if (take)
+			d->readings_stored++;
 	}
 	return 1;
 }

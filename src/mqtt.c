@@ -66,6 +66,7 @@ enum payload_kind { PAYLOAD_JSON, PAYLOAD_VALUE };
 enum telemetry_mode { MODE_READING, MODE_BATCH };
 static const char *const payload_names[] = { "json", "value", NULL };
 static const char *const mode_names[] = { "reading", "batch", NULL };
+static const char *const unstored_names[] = { "drop", "publish", NULL };
 static const char *const protocol_names[] = { "3.1.1", "5", NULL };
 
 struct mqtt_conf {
@@ -89,6 +90,7 @@ struct mqtt_conf {
 	bool retain;
 	int payload;
 	int mode;
+	bool publish_unstored; /* QoS 0 only: readings storage did not take are still sent */
 	int64_t interval_us;
 	uint64_t max_messages;
 	int64_t max_age_us;
@@ -179,6 +181,7 @@ struct mqtt {
 	/* Sequence numbers and the outbox window. */
 	int64_t seq_next, seq_reserved, seq_requested;
 	int64_t committed_key, dropped_before, last_put_key, tail_key;
+	uint64_t puts_committed; /* the store's count at the last poll */
 	bool spilled, fetch_pending;
 	int64_t fetch_upto;
 	size_t fetch_max;
@@ -191,6 +194,8 @@ struct mqtt {
 	uint64_t outbox_count, outbox_dropped, outbox_dropped_logged;
 	int64_t drop_log_next_us, reject_log_next_us;
 	uint64_t unstored;          /* dropped because storage was not committing */
+	uint64_t unstored_skipped;   /* readings storage did not take, not published */
+	uint64_t unstored_published; /* the same, published at QoS 0 */
 	int64_t unstored_log_next_us;
 
 	/* Counters. */
@@ -496,7 +501,7 @@ int mqtt_conf_parse(config *c, const cJSON *root, const char *gateway_id, mqtt_c
 	const char *url, *s, *topic, *batch_topic;
 	int64_t v;
 	uint64_t size;
-	int err = 0, r, proto;
+	int err = 0, r, proto, v2;
 	mqtt_conf *mc;
 
 	*ret = NULL;
@@ -607,6 +612,20 @@ int mqtt_conf_parse(config *c, const cJSON *root, const char *gateway_id, mqtt_c
 		goto fail;
 	if (mc->interval_us < 10000) {
 		r = config_error(c, cJSON_GetObjectItemCaseSensitive(tel, "interval"), "expected at least 10ms");
+		goto fail;
+	}
+	/*
+	 * The durable stream carries exactly what was committed, so QoS 1 and
+	 * 2 never publish a reading that storage did not take; QoS 0 is a
+	 * live view and by default goes on while storage fails.
+	 */
+	if ((r = config_enum(c, tel, "unstored", unstored_names, mc->qos == 0 ? 1 : 0, &v2)) < 0)
+		goto fail;
+	mc->publish_unstored = v2 == 1;
+	if (mc->publish_unstored && mc->qos > 0) {
+		r = config_error(c, cJSON_GetObjectItemCaseSensitive(tel, "unstored"),
+		                 "QoS %d telemetry carries only committed readings: expected \"drop\" or qos = 0",
+		                 mc->qos);
 		goto fail;
 	}
 	if (mc->mode == MODE_BATCH && mc->payload == PAYLOAD_VALUE) {
@@ -825,12 +844,17 @@ static int outbox_add(mqtt *m, int64_t seq, const char *topic, const char *paylo
 	int r;
 
 	if (m->env.store) {
-		if (m->last_put_key - m->committed_key > UNCOMMITTED_MAX) {
+		/*
+		 * Counted, not derived from keys: sequence numbers jump at a
+		 * restart (a reserved block) while the outbox may hold old rows
+		 * or none, so a difference of keys says nothing about what waits.
+		 */
+		uint64_t waiting = store_outbox_puts(m->env.store) - m->puts_committed;
+		if (waiting >= UNCOMMITTED_MAX) {
 			m->unstored++;
 			if (mono_us() >= m->unstored_log_next_us) {
-				log_error("mqtt: storage is not committing the outbox (%" PRId64 " messages waiting); "
-				          "%" PRIu64 " QoS %d messages dropped so far", m->last_put_key - m->committed_key,
-				          m->unstored, qos);
+				log_error("mqtt: storage is not committing the outbox (%" PRIu64 " messages waiting); "
+				          "%" PRIu64 " QoS 1/2 messages dropped so far", waiting, m->unstored);
 				m->unstored_log_next_us = mono_us() + 10000000;
 			}
 			return -ENOBUFS;
@@ -917,6 +941,8 @@ static void outbox_poll(mqtt *m) {
 	store_outbox_poll(m->env.store, &st);
 	if (st.committed_key > m->committed_key)
 		m->committed_key = st.committed_key;
+	if (st.puts_committed > m->puts_committed)
+		m->puts_committed = st.puts_committed;
 	if (st.seq_reserved > m->seq_reserved)
 		m->seq_reserved = st.seq_reserved;
 	m->outbox_count = st.count;
@@ -1396,7 +1422,8 @@ static void batch_free(mqtt *m) {
 	m->n_slots = m->n_devs = 0;
 }
 
-void mqtt_on_reading(mqtt *m, const struct point *p, const struct m2m_reading *r, const char *text) {
+void mqtt_on_reading(mqtt *m, const struct point *p, const struct m2m_reading *r, const char *text,
+                     bool stored) {
 	char payload[PAYLOAD_MAX];
 	const char *topic;
 	int64_t seq;
@@ -1404,6 +1431,13 @@ void mqtt_on_reading(mqtt *m, const struct point *p, const struct m2m_reading *r
 
 	if (!m || !m->conf->telemetry || m->stopping)
 		return;
+	if (!stored) {
+		if (!m->conf->publish_unstored) {
+			m->unstored_skipped++;
+			return;
+		}
+		m->unstored_published++;
+	}
 	if (m->conf->mode == MODE_BATCH) {
 		batch_add(m, p, r, text);
 		return;
@@ -2093,6 +2127,7 @@ int mqtt_new(const struct mqtt_env *env, mqtt_conf *conf, mqtt **ret) {
 	m->seq_reserved = info.seq_reserved;
 	m->committed_key = info.max_key;
 	m->last_put_key = info.max_key;
+	m->puts_committed = info.puts_committed;
 	if (info.max_key > 0 && env->store) {
 		/* Rows of an earlier run (or client) wait in the database: read them back in order. */
 		m->spilled = true;
@@ -2259,7 +2294,7 @@ void mqtt_free(mqtt *m) {
 }
 
 cJSON *mqtt_status_json(const mqtt *m) {
-	cJSON *o = cJSON_CreateObject(), *ob, *cmd;
+	cJSON *o = cJSON_CreateObject(), *ob, *cmd, *tel;
 
 	if (!o)
 		return NULL;
@@ -2280,6 +2315,13 @@ cJSON *mqtt_status_json(const mqtt *m) {
 	cJSON_AddNumberToObject(o, "qos0_dropped", (double)m->qos0_dropped);
 	cJSON_AddNumberToObject(o, "seq_next", (double)m->seq_next);
 	cJSON_AddNumberToObject(o, "seq_exhausted", (double)m->seq_exhausted);
+	tel = cJSON_AddObjectToObject(o, "telemetry");
+	if (tel) {
+		/* Readings the storage queue had no room for (storage failing or far behind). */
+		cJSON_AddStringToObject(tel, "unstored", m->conf->publish_unstored ? "publish" : "drop");
+		cJSON_AddNumberToObject(tel, "unstored_published", (double)m->unstored_published);
+		cJSON_AddNumberToObject(tel, "unstored_skipped", (double)m->unstored_skipped);
+	}
 	ob = cJSON_AddObjectToObject(o, "outbox");
 	if (ob) {
 		cJSON_AddNumberToObject(ob, "queued", (double)m->outbox_count);
@@ -2287,6 +2329,9 @@ cJSON *mqtt_status_json(const mqtt *m) {
 		cJSON_AddNumberToObject(ob, "inflight", (double)m->n_inflight);
 		cJSON_AddNumberToObject(ob, "dropped", (double)m->outbox_dropped);
 		cJSON_AddNumberToObject(ob, "dropped_unstored", (double)m->unstored);
+		/* Put and not yet committed: exact, counted by the store. */
+		cJSON_AddNumberToObject(ob, "uncommitted",
+		                        (double)(store_outbox_puts(m->env.store) - m->puts_committed));
 		cJSON_AddNumberToObject(ob, "max_messages", (double)m->conf->max_messages);
 	}
 	cmd = cJSON_AddObjectToObject(o, "commands");

@@ -63,9 +63,14 @@ int mqtt_reconfigure(mqtt *m, mqtt_conf *conf);
 /*
  * Telemetry: called for every reading that passed the deadband (what is
  * stored is what is published), numbers and text alike (TEXT non-NULL for
- * a string point). Cheap: formats and queues or batches.
+ * a string point). STORED is false for a reading the storage queue had no
+ * room for: it is published only at QoS 0 with unstored = "publish". For
+ * a stored reading, call it between store_stage_begin() and the store put
+ * of the same reading, so that its durable message commits with it.
+ * Cheap: formats and queues or batches.
  */
-void mqtt_on_reading(mqtt *m, const struct point *p, const struct m2m_reading *r, const char *text);
+void mqtt_on_reading(mqtt *m, const struct point *p, const struct m2m_reading *r, const char *text,
+                     bool stored);
 
 /* Publishes one message (rule actions). QoS 1 goes through the outbox. */
 int mqtt_publish(mqtt *m, const char *topic, const char *payload, int qos, bool retain);

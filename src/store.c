@@ -190,7 +190,11 @@ struct store {
 		size_t fetch_max;
 	} ob;
 	struct store_outbox_info ob_info; /* found at open; immutable since */
-	int64_t ob_put_max_key;           /* highest key put; loop thread only */
+	/* Loop thread only. */
+	int64_t ob_put_max_key;           /* highest key put */
+	uint64_t ob_puts;                 /* outbox inserts put, since open */
+	bool staging;                     /* outbox inserts wait in staged */
+	struct xrec *staged_head, *staged_tail;
 
 	/* Storage thread only. */
 	uint64_t ob_count;                /* rows in the outbox table */
@@ -423,6 +427,8 @@ static struct xrec *xrec_new(enum xrec_kind kind, const char *const *strs, size_
 
 /* ---- loop-thread side ---- */
 
+static void unstage_locked(store *s);
+
 void store_opts_default(struct store_opts *o) {
 	*o = (struct store_opts){
 		.path = NULL,
@@ -453,13 +459,55 @@ static void wake_if_needed(store *s, bool was_empty) {
 	}
 }
 
+void store_stage_begin(store *s) {
+	if (s)
+		s->staging = true;
+}
+
+void store_stage_end(store *s) {
+	if (!s || !s->staging)
+		return;
+	s->staging = false;
+	if (!s->staged_head)
+		return;
+	pthread_mutex_lock(&s->lock);
+	unstage_locked(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+size_t store_queue_room(store *s) {
+	size_t room;
+
+	if (!s)
+		return SIZE_MAX;
+	pthread_mutex_lock(&s->lock);
+	room = s->stats.queued < s->opts.queue_limit ? s->opts.queue_limit - s->stats.queued : 0;
+	pthread_mutex_unlock(&s->lock);
+	return room;
+}
+
+void store_count_dropped(store *s, size_t n) {
+	if (!s || n == 0)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stats.rows_dropped += n;
+	pthread_mutex_unlock(&s->lock);
+}
+
 size_t store_put_readings(store *s, const struct m2m_reading *r, size_t n) {
 	size_t room, take;
 	bool was_empty;
 
-	if (!s || n == 0)
+	if (!s)
 		return 0;
+	if (n == 0) {
+		store_stage_end(s);
+		return 0;
+	}
 	pthread_mutex_lock(&s->lock);
+	/* Staged messages and the readings they were made of go into one transaction. */
+	s->staging = false;
+	unstage_locked(s);
 	room = s->stats.queued < s->opts.queue_limit ? s->opts.queue_limit - s->stats.queued : 0;
 	take = n < room ? n : room;
 	if (take > 0) {
@@ -480,11 +528,42 @@ size_t store_put_readings(store *s, const struct m2m_reading *r, size_t n) {
 	return take;
 }
 
+/* Moves the staged outbox inserts to the pending queue. Called with the lock held. */
+static void unstage_locked(store *s) {
+	struct xrec *x = s->staged_head, *next;
+	bool was_empty;
+
+	if (!x)
+		return;
+	was_empty = batch_empty(s->pending);
+	for (; x; x = next) {
+		next = x->next;
+		batch_append_x(s->pending, x);
+	}
+	s->staged_head = s->staged_tail = NULL;
+	wake_if_needed(s, was_empty);
+}
+
 /* Appends a record made by the caller, or frees it and returns false. */
 static bool put_xrec(store *s, struct xrec *x) {
 	bool ok = true, was_empty;
 
+	if (s->staging && x->kind == XREC_OUTBOX) {
+		/* Loop thread only: no lock until the readings come. */
+		x->next = NULL;
+		if (s->staged_tail)
+			s->staged_tail->next = x;
+		else
+			s->staged_head = x;
+		s->staged_tail = x;
+		return true;
+	}
 	pthread_mutex_lock(&s->lock);
+	if (s->staging && x->kind == XREC_TEXT) {
+		/* The text row and the messages made of it go into one transaction. */
+		s->staging = false;
+		unstage_locked(s);
+	}
 	if (x->kind == XREC_TEXT && s->stats.queued >= s->opts.queue_limit) {
 		s->stats.rows_dropped++;
 		ok = false;
@@ -634,6 +713,7 @@ void store_outbox_get_info(store *s, struct store_outbox_info *ret) {
 		ret->seq_next = s->ob.seq_next_clean;
 	if (s->ob.st.seq_reserved > ret->seq_reserved)
 		ret->seq_reserved = s->ob.st.seq_reserved;
+	ret->puts_committed = s->ob.st.puts_committed;
 	pthread_mutex_unlock(&s->lock);
 	if (s->ob_put_max_key > ret->max_key)
 		ret->max_key = s->ob_put_max_key;
@@ -654,6 +734,7 @@ int store_outbox_put(store *s, const struct store_outbox_msg *m) {
 		return -ENOMEM;
 	x->kind = XREC_OUTBOX;
 	x->key = m->key;
+	s->ob_puts++;
 	if (m->key > s->ob_put_max_key)
 		s->ob_put_max_key = m->key;
 	x->ts = m->ts_us;
@@ -670,6 +751,10 @@ int store_outbox_put(store *s, const struct store_outbox_msg *m) {
 	/* The MQTT side bounds the outbox: these are never dropped here. */
 	put_xrec(s, x);
 	return 0;
+}
+
+uint64_t store_outbox_puts(store *s) {
+	return s ? s->ob_puts : 0;
 }
 
 /* Queues a record that is only keys: a delete (KEY..KEY2) or a reservation (KEY). */
@@ -778,7 +863,7 @@ void store_outbox_rows_free(struct store_outbox_row *r) {
 
 struct commit_result {
 	uint64_t rows, events, skipped_rows, skipped_events, points;
-	uint64_t ob_inserted, ob_deleted, ob_skipped;
+	uint64_t ob_inserted, ob_deleted, ob_skipped, ob_puts;
 	int64_t ob_max_key;      /* highest outbox key in the batch, 0 if none */
 	int64_t seq_reserved;    /* reservation in the batch, 0 if none */
 	char skipped_text[128];
@@ -895,6 +980,7 @@ static int commit_batch(store *s, const struct batch *b, struct commit_result *r
 			r = step_row(s, o, &res->ob_skipped, res);
 			if (r == 0)
 				res->ob_inserted++;
+			res->ob_puts++;
 			if (x->key > res->ob_max_key)
 				res->ob_max_key = x->key;
 			break;
@@ -1311,6 +1397,7 @@ static void *store_thread(void *arg) {
 				s->ob.st.count = s->ob_count;
 				if (res.ob_max_key > s->ob.st.committed_key)
 					s->ob.st.committed_key = res.ob_max_key;
+				s->ob.st.puts_committed += res.ob_puts;
 				if (res.seq_reserved > s->ob.st.seq_reserved)
 					s->ob.st.seq_reserved = res.seq_reserved;
 				if (res.ob_max_key || res.seq_reserved)
@@ -1427,6 +1514,10 @@ static void store_free(store *s) {
 	if (!s)
 		return;
 	db_close(s);
+	for (struct xrec *x = s->staged_head, *next; x; x = next) {
+		next = x->next;
+		free(x);
+	}
 	for (size_t i = 0; i < ELEMENTSOF(s->batches); i++)
 		batch_free(&s->batches[i]);
 	for (size_t i = 0; i < s->n_points; i++)

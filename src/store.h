@@ -97,6 +97,26 @@ int store_put_point(store *s, uint32_t id, const char *name, const char *unit,
 size_t store_put_readings(store *s, const struct m2m_reading *r, size_t n);
 
 /*
+ * How many readings the queue takes now. Only the loop thread adds to the
+ * queue, so until it adds, at least this many are accepted. SIZE_MAX for
+ * a NULL store. Loop thread.
+ */
+size_t store_queue_room(store *s);
+/* Counts N readings the caller dropped because the queue had no room. Loop thread. */
+void store_count_dropped(store *s, size_t n);
+
+/*
+ * Outbox inserts (store_outbox_put) made after store_stage_begin() wait
+ * on the loop thread and are queued together with the next
+ * store_put_readings() or store_put_text(), under one lock: the storage
+ * thread then commits a reading and the MQTT messages made of it in the
+ * same transaction, so a crash keeps both or neither. store_stage_end()
+ * queues what is staged when no reading follows. Loop thread.
+ */
+void store_stage_begin(store *s);
+void store_stage_end(store *s);
+
+/*
  * Queues one text reading (a string point): stored in readings.value as
  * TEXT. Counts against the same queue limit. Returns 1, or 0 when dropped.
  */
@@ -183,11 +203,18 @@ struct store_outbox_info {
 	 */
 	int64_t seq_next;
 	int64_t seq_reserved; /* numbers below this are durably reserved */
+	uint64_t puts_committed; /* as in struct store_outbox_state, now */
 };
 void store_outbox_get_info(store *s, struct store_outbox_info *ret);
 
 /* Queues an insert (copied). Loop thread. 0 or -ENOMEM. */
 int store_outbox_put(store *s, const struct store_outbox_msg *m);
+/*
+ * Outbox inserts put since open, by every client of this store. Minus
+ * puts_committed of store_outbox_poll(), it is the exact number of
+ * inserts not yet committed. Loop thread.
+ */
+uint64_t store_outbox_puts(store *s);
 /* Queues the delete of one row (its PUBACK arrived). Loop thread. */
 int store_outbox_delete(store *s, int64_t key);
 /* Queues the delete of the rows FIRST <= key <= LAST, in one statement. Loop thread. */
@@ -222,6 +249,7 @@ void store_outbox_set_notify(store *s, void (*fn)(void *arg), void *arg);
 
 struct store_outbox_state {
 	int64_t committed_key;   /* every queued insert with key <= this is committed */
+	uint64_t puts_committed; /* outbox inserts committed since open (see store_outbox_puts) */
 	int64_t seq_reserved;    /* durably reserved sequence numbers: below this */
 	int64_t dropped_before;  /* rows with key < this were deleted by the bounds */
 	uint64_t dropped;        /* rows deleted by the bounds, total */
