@@ -399,6 +399,8 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 		cJSON_AddNumberToObject(st, "events_dropped", (double)ss.events_dropped);
 		cJSON_AddNumberToObject(st, "retention_deleted", (double)ss.retention_deleted);
 		cJSON_AddNumberToObject(st, "db_bytes", (double)ss.db_bytes);
+		cJSON_AddNumberToObject(st, "reopens", (double)ss.reopens);
+		cJSON_AddNumberToObject(st, "rows_lost", (double)ss.rows_lost);
 		cJSON_AddBoolToObject(st, "failing", ss.failing);
 		cJSON_AddStringToObject(st, "last_error", ss.last_error_text);
 	}

@@ -527,6 +527,9 @@ static void print_status(const cJSON *s) {
 	                              ? "   FAILING: " : "",
 	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "failing"))
 	               ? str(st, "last_error", "") : "");
+	if (num(st, "reopens") > 0)
+		printf("           reopened %.0f times after file system failures; %.0f committed readings lost\n",
+		       num(st, "reopens"), num(st, "rows_lost"));
 	printf("ALARMS     %d active\n", cJSON_GetArraySize(alarms));
 	cJSON_ArrayForEach(x, alarms) {
 		printf("  %-20s %-28s %-8s %-9s %10s  since %s\n", str(x, "rule", "?"),

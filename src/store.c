@@ -20,6 +20,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -29,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -197,6 +200,12 @@ struct store {
 	struct xrec *staged_head, *staged_tail;
 
 	/* Storage thread only. */
+	struct {
+		bool reopen;              /* the connection must be opened again */
+		int64_t next_probe_us;    /* mono time of the next readiness check */
+		uint64_t fsize_limit;     /* RLIMIT_FSIZE when EFBIG began */
+		int64_t last_rowid;       /* max(rowid) of readings at the last commit */
+	} rec;
 	uint64_t ob_count;                /* rows in the outbox table */
 	int64_t ob_max_key;               /* highest key committed */
 	struct batch *inflight;
@@ -1265,6 +1274,9 @@ static void shutdown_db(store *s) {
 
 	int64_t seq_next;
 
+	if (!s->db)
+		return; /* a reopen failed: nothing can be written */
+
 	pthread_mutex_lock(&s->lock);
 	seq_next = s->ob.seq_next_clean;
 	pthread_mutex_unlock(&s->lock);
@@ -1301,6 +1313,144 @@ static void cond_wait_until(store *s, int64_t deadline_mono_us) {
 	pthread_cond_timedwait(&s->cond, &s->lock, &ts);
 }
 
+/* ---- recovery from a failing disk ---- */
+
+static int db_open(store *s, bool reopen, char **ret_error);
+static void db_close(store *s);
+static int quick_check(sqlite3 *db, char *detail, size_t n);
+
+/* Errors after which the connection is not trusted again: it is closed and opened anew. */
+static bool error_needs_reopen(int r) {
+	return r == -EROFS || r == -EIO || r == -ENXIO || r == -ENODEV || r == -ESTALE || r == -EBADF;
+}
+
+static uint64_t fsize_limit(void) {
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_FSIZE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY)
+		return UINT64_MAX;
+	return (uint64_t)rl.rlim_cur;
+}
+
+/*
+ * Space comes back within a commit interval of being probed for; a
+ * file system that failed is probed once a second, since the probe
+ * writes and syncs a file.
+ */
+static int64_t probe_interval(const store *s, int r) {
+	return r == -ENOSPC || r == -EFBIG ? s->opts.commit_interval_us : MAINT_INTERVAL_US;
+}
+
+/* Called when a run of failed commits begins with error R. */
+static void recovery_begin(store *s, int r) {
+	s->rec.reopen = s->rec.reopen || error_needs_reopen(r);
+	s->rec.fsize_limit = fsize_limit();
+	s->rec.next_probe_us = mono_us() + probe_interval(s, r);
+}
+
+static void db_dir(const store *s, char *buf, size_t n) {
+	const char *slash = strrchr(s->path, '/');
+
+	if (!slash)
+		snprintf(buf, n, ".");
+	else if (slash == s->path)
+		snprintf(buf, n, "/");
+	else
+		snprintf(buf, n, "%.*s", (int)(slash - s->path), s->path);
+}
+
+/* Whether DIR takes a small file for real: created, written, synced and removed. */
+static bool dir_writable(const char *dir) {
+	char path[PATH_MAX];
+	bool ok;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/.m2md-probe-%d", dir, (int)getpid()) >= (int)sizeof(path))
+		return false;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return false;
+	ok = write(fd, "x", 1) == 1 && fsync(fd) == 0;
+	close(fd);
+	if (unlink(path) < 0)
+		ok = false;
+	return ok;
+}
+
+/*
+ * Whether what made commits fail with R looks mended, from cheap checks,
+ * so that the next attempt comes now instead of after the backoff. ROWS
+ * is the size of the waiting batch.
+ */
+static bool recovery_ready(store *s, int r, size_t rows) {
+	char dir[PATH_MAX];
+	struct statvfs sv;
+
+	db_dir(s, dir, sizeof(dir));
+	if (s->rec.reopen)
+		return dir_writable(dir);
+	if (r == -ENOSPC) {
+		/* Room for the batch's WAL frames, with a margin. */
+		uint64_t need = (uint64_t)rows * 128 > 1048576 ? (uint64_t)rows * 128 : 1048576;
+		return statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize >= need;
+	}
+	if (r == -EFBIG)
+		return fsize_limit() > s->rec.fsize_limit;
+	return false;
+}
+
+static int64_t readings_max_rowid(store *s) {
+	int64_t v = 0;
+
+	if (query_int64(s->db, "SELECT coalesce(max(rowid), 0) FROM readings", &v) < 0)
+		return -1;
+	return v;
+}
+
+/*
+ * Opens the connection again after the file system failed under it,
+ * checks the file, and counts the readings committed before the failure
+ * that are gone now (what synchronous = NORMAL had not synced when the
+ * file system stopped). Storage thread.
+ */
+static int db_reopen(store *s, char *errtext, size_t n) {
+	char detail[256], *err = NULL;
+	int64_t max_rowid;
+	uint64_t lost;
+	int r;
+
+	db_close(s);
+	r = db_open(s, true, &err);
+	if (r < 0) {
+		snprintf(errtext, n, "%s", err ? err : m2m_strerror(r));
+		free(err);
+		db_close(s);
+		return r;
+	}
+	r = quick_check(s->db, detail, sizeof(detail));
+	if (r < 0) {
+		snprintf(errtext, n, "quick_check after reopening: %.90s", detail);
+		db_close(s);
+		return r;
+	}
+	max_rowid = readings_max_rowid(s);
+	lost = max_rowid >= 0 && s->rec.last_rowid > max_rowid ? (uint64_t)(s->rec.last_rowid - max_rowid) : 0;
+	if (max_rowid >= 0)
+		s->rec.last_rowid = max_rowid;
+	pthread_mutex_lock(&s->lock);
+	s->stats.reopens++;
+	s->stats.rows_lost += lost;
+	pthread_mutex_unlock(&s->lock);
+	if (lost)
+		log_error("%s: database reopened; %" PRIu64 " readings committed before the file system failed"
+		          " are not in it (synchronous = \"normal\" does not sync each commit; \"full\" does)",
+		          s->path, lost);
+	else
+		log_notice("%s: database reopened; nothing committed was lost", s->path);
+	s->rec.reopen = false;
+	return 0;
+}
+
 static void *store_thread(void *arg) {
 	store *s = arg;
 	struct batch *b;
@@ -1332,7 +1482,7 @@ static void *store_thread(void *arg) {
 				next_retry = now;
 			}
 			if (failing)
-				deadline = s->kick ? now : next_retry;
+				deadline = s->kick ? now : min64(next_retry, s->rec.next_probe_us);
 			else if (s->kick || s->stop || s->full_signalled || s->ob.fetch_requested ||
 			         batch_rows(s->pending) >= s->opts.commit_rows)
 				deadline = now;
@@ -1375,10 +1525,21 @@ static void *store_thread(void *arg) {
 		pthread_mutex_unlock(&s->lock);
 
 		b = s->inflight;
+		if (failing && now >= s->rec.next_probe_us) {
+			if (recovery_ready(s, fail_err, batch_rows(b)))
+				next_retry = now;
+			s->rec.next_probe_us = now + probe_interval(s, fail_err);
+		}
 		if (!batch_empty(b) && (!failing || kick || now >= next_retry)) {
 			struct commit_result res;
 			char errtext[sizeof(s->stats.last_error_text)];
-			int r = commit_batch(s, b, &res, errtext, sizeof(errtext));
+			int r = 0;
+
+			memset(&res, 0, sizeof(res));
+			if (s->rec.reopen || !s->db)
+				r = db_reopen(s, errtext, sizeof(errtext));
+			if (r == 0)
+				r = commit_batch(s, b, &res, errtext, sizeof(errtext));
 
 			pthread_mutex_lock(&s->lock);
 			if (r >= 0) {
@@ -1424,6 +1585,11 @@ static void *store_thread(void *arg) {
 				fail_count = 0;
 				fail_err = 0;
 				backoff = 0;
+				if (res.rows > 0) {
+					int64_t v = readings_max_rowid(s);
+					if (v >= 0)
+						s->rec.last_rowid = v;
+				}
 			} else {
 				fail_count++;
 				/* Once per state change, not once per retry. */
@@ -1431,13 +1597,15 @@ static void *store_thread(void *arg) {
 					log_error("%s: cannot write %zu readings and %zu events: %s (%s);"
 					          " keeping them and retrying",
 					          s->path, batch_rows(b), b->events, m2m_strerror(r), errtext);
+				if (fail_count == 1 || r != fail_err)
+					recovery_begin(s, r);
 				fail_err = r;
 				backoff = backoff ? min64(backoff * 2, BACKOFF_MAX_US) : BACKOFF_MIN_US;
 				next_retry = mono_us() + backoff;
 			}
 		}
 
-		if (batch_empty(b)) {
+		if (batch_empty(b) && s->db) {
 			/* Committed (or nothing to commit): the outbox is consistent on disk. */
 			outbox_enforce(s, false);
 			if (fetch) {
@@ -1479,7 +1647,7 @@ static void *store_thread(void *arg) {
 				break;
 			}
 		} else if (now >= next_maint) {
-			if (batch_empty(b))
+			if (batch_empty(b) && s->db)
 				maintenance(s);
 			next_maint = mono_us() + MAINT_INTERVAL_US;
 		}
@@ -1816,7 +1984,7 @@ static int db_outbox_open(store *s) {
  * M2M_ECORRUPT (with the message in *ret_error) for a file the caller may
  * quarantine.
  */
-static int db_open(store *s, char **ret_error) {
+static int db_open(store *s, bool reopen, char **ret_error) {
 	char detail[256], mode[32];
 	const char *what = "cannot open database";
 	int64_t tables, v;
@@ -1902,14 +2070,17 @@ static int db_open(store *s, char **ret_error) {
 	if (r < 0)
 		goto fail_sqlite;
 	s->stats.db_bytes = (uint64_t)(v * s->page_size);
-	what = "cannot read points";
-	r = db_cache_points(s);
-	if (r < 0)
-		goto fail_sqlite;
-	what = "cannot read the outbox";
-	r = db_outbox_open(s);
-	if (r < 0)
-		goto fail_sqlite;
+	if (!reopen) {
+		/* A reopen keeps what the first open found: the loop already holds it. */
+		what = "cannot read points";
+		r = db_cache_points(s);
+		if (r < 0)
+			goto fail_sqlite;
+		what = "cannot read the outbox";
+		r = db_outbox_open(s);
+		if (r < 0)
+			goto fail_sqlite;
+	}
 
 	sqlite3_busy_timeout(s->db, COMMIT_BUSY_TIMEOUT_MS);
 	return 0;
@@ -2010,7 +2181,7 @@ int store_open(const struct store_opts *opts, store **ret, char **ret_error) {
 		goto fail;
 	s->cond_init = true;
 
-	r = db_open(s, &err);
+	r = db_open(s, false, &err);
 	if (r == M2M_ECORRUPT) {
 		db_close(s);
 		if (s->opts.on_corrupt != STORE_CORRUPT_QUARANTINE) {
@@ -2033,7 +2204,7 @@ int store_open(const struct store_opts *opts, store **ret, char **ret_error) {
 		free(err);
 		err = NULL;
 		s->unclean = false;
-		r = db_open(s, &err);
+		r = db_open(s, false, &err);
 	}
 	if (r < 0)
 		goto fail;

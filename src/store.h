@@ -61,6 +61,8 @@ struct store_stats {
 	uint64_t retention_deleted;
 	uint64_t queued;           /* readings waiting now */
 	uint64_t db_bytes;         /* page_count * page_size at the last check */
+	uint64_t reopens;          /* connections opened again after a file system failure */
+	uint64_t rows_lost;        /* committed readings found missing at a reopen */
 	int last_error;            /* negative errno of the last failure, 0 if none */
 	char last_error_text[128];
 	bool failing;              /* the last commit failed */

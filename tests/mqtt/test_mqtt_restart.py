@@ -10,6 +10,7 @@ the same outbox and are checked the same way."""
 import calendar
 import json
 import os
+import resource
 import sqlite3
 import sys
 import time
@@ -17,7 +18,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from m2mtest import SLOW, Gateway, check, main, tmpdir, wait_for  # noqa: E402
+from m2mtest import SLOW, Gateway, check, ctl, main, tmpdir, wait_for  # noqa: E402
 from mqttpeer import Broker, Subscriber, mqtt_status  # noqa: E402
 from test_mqtt import mqtt_table, outbox_rows, sim  # noqa: E402
 
@@ -177,5 +178,75 @@ def test_rule_actions_after_kill9():
         cleanup(g, sub, b)
 
 
+def full_queue_run(name, telemetry):
+    """A run whose disk fills (RLIMIT_FSIZE) until the storage queue (500
+    readings) overflows, then has room again. Returns the gateway (stopped),
+    the subscriber's messages and the last MQTT status."""
+    d = tmpdir(name)
+    b = Broker(d).start()
+    sub = Subscriber(b.port, ["m2m/%s/#" % GW])
+    g = Gateway(name, sim(10, "10ms"), storage_extra="queue_limit = 500\n")
+    g.start()
+    wait_for(lambda: g.count() > 100, 10, "rows")
+    check(g.stop() == 0, "clean stop")
+    first_run = g.query("SELECT max(ts) FROM readings")[0][0]
+    limit = os.path.getsize(g.db) + 256 * 1024
+    g.write_config(sim(10, "10ms") + mqtt_table(b.port, telemetry), storage_extra="queue_limit = 500\n")
+
+    def cap():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.RLIM_INFINITY))
+
+    def storage():
+        return ctl(g, {"id": 1, "cmd": "status"})["result"]["storage"]
+
+    g.start(preexec_fn=cap)
+    try:
+        wait_for(lambda: storage()["failing"], 30, "commits failing on the full disk")
+        wait_for(lambda: storage()["rows_dropped"] > 1000, 30, "the storage queue overflowing")
+        resource.prlimit(g.proc.pid, resource.RLIMIT_FSIZE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        wait_for(lambda: not storage()["failing"], 30, "storage recovering")
+        time.sleep(1)
+        st = mqtt_status(g)
+        dropped = storage()["rows_dropped"]
+        check(g.stop() == 0, "clean stop")
+        return g, sub, st, dropped, first_run
+    finally:
+        cleanup(g, sub, b)
+
+
+def test_full_queue_qos1():
+    """QoS 1 carries exactly the committed readings: none of those the full
+    queue dropped, every one that was stored."""
+    g, sub, st, dropped, first_run = full_queue_run("mqtt-queue-qos1", "")
+    want = committed(g, first_run)
+    got = delivered(sub)
+    extra = got - want
+    print("full queue, QoS 1: %d dropped by storage, %d committed, %d delivered, %d delivered but not stored"
+          % (dropped, len(want), len(got), len(extra)), flush=True)
+    check(not extra, "nothing published that is not stored: %r" % sorted(extra)[:10])
+    check(st["telemetry"]["unstored_skipped"] == dropped,
+          "every reading storage dropped was skipped, counted: %r vs %d" % (st["telemetry"], dropped))
+    check(not (want - got - in_outbox(g)), "every committed reading delivered or in the outbox")
+
+
+def test_full_queue_qos0():
+    """QoS 0 is a live view: by default it goes on while storage drops, counted;
+    with unstored = "drop" it carries only what was stored."""
+    g, sub, st, dropped, first_run = full_queue_run("mqtt-queue-qos0", "[mqtt.telemetry]\nqos = 0\n")
+    got = delivered(sub)
+    extra = got - committed(g, first_run)
+    print("full queue, QoS 0 publish: %d dropped by storage, %d published unstored"
+          % (dropped, st["telemetry"]["unstored_published"]), flush=True)
+    check(st["telemetry"]["unstored"] == "publish", "publish is the default at QoS 0")
+    check(st["telemetry"]["unstored_published"] == dropped, "counted: %r" % st["telemetry"])
+    check(len(extra) >= dropped * 0.9, "the unstored readings were published (QoS 0 may lose some)")
+    g, sub, st, dropped, first_run = full_queue_run("mqtt-queue-qos0-drop",
+                                                    '[mqtt.telemetry]\nqos = 0\nunstored = "drop"\n')
+    extra = delivered(sub) - committed(g, first_run)
+    check(not extra and st["telemetry"]["unstored_skipped"] == dropped,
+          "unstored = drop: nothing published that is not stored (%d extra), %r" % (len(extra), st["telemetry"]))
+
+
 if __name__ == "__main__":
-    main([test_kill9_restart, test_clean_restart_high_seq, test_rule_actions_after_kill9])
+    main([test_kill9_restart, test_clean_restart_high_seq, test_rule_actions_after_kill9, test_full_queue_qos1,
+          test_full_queue_qos0])

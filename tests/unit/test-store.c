@@ -406,6 +406,57 @@ static void test_disk_full(const struct ctx *c) {
 	ASSERT_EQ(file_int(path, "SELECT count(DISTINCT ts) FROM readings"), 300);
 }
 
+/*
+ * Space that comes back is found by the probe within about one commit
+ * interval, not at the end of a backoff that has grown to seconds.
+ */
+static void space_returns_child(const char *path) {
+	struct m2m_reading r[100];
+	struct store_opts o;
+	struct rlimit orig, lim;
+	int64_t took;
+	store *s;
+
+	opts_for(&o, path);
+	s = open_ok(&o);
+	fill(r, ELEMENTSOF(r), 0, 1000);
+	ASSERT_EQ(store_put_readings(s, r, ELEMENTSOF(r)), ELEMENTSOF(r));
+	wait_stat(s, ROWS_WRITTEN, 100, 5 * SEC);
+
+	ASSERT_OK(getrlimit(RLIMIT_FSIZE, &orig));
+	lim = orig;
+	lim.rlim_cur = 1024;
+	ASSERT_OK(setrlimit(RLIMIT_FSIZE, &lim));
+	fill(r, ELEMENTSOF(r), 100, 2000);
+	ASSERT_EQ(store_put_readings(s, r, ELEMENTSOF(r)), ELEMENTSOF(r));
+	/* Six failures: the backoff is 3.2 s now and the next retry 5 s away. */
+	wait_stat(s, ERRORS, 6, 30 * SEC);
+	ASSERT_OK(setrlimit(RLIMIT_FSIZE, &orig));
+	took = wait_stat(s, ROWS_WRITTEN, 200, 30 * SEC);
+	fprintf(stderr, "   space back: written %" PRId64 " ms later (commit interval 100 ms,"
+	        " backoff 3.2 s)\n", took / 1000);
+	ASSERT_LT(took, 2 * SEC);
+	store_close(s, SEC);
+}
+
+static void test_space_returns(const struct ctx *c) {
+	char path[600];
+	int status;
+	pid_t pid;
+
+	db_path(c, "space.db", path, sizeof(path));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (pid == 0) {
+		space_returns_child(path);
+		_exit(0);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+	ASSERT_EQ(file_int(path, "SELECT count(*) FROM readings"), 200);
+}
+
 struct points_seen {
 	uint32_t id[16];
 	char name[16][64];
@@ -1004,6 +1055,7 @@ int main(void) {
 	RUN(test_queue_limit);
 	RUN(test_close_while_failing);
 	RUN(test_disk_full);
+	RUN(test_space_returns);
 	RUN(test_points_reopen);
 	RUN(test_unclean_shutdown);
 	RUN(test_corrupt);
