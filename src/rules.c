@@ -1638,8 +1638,9 @@ int rules_reconfigure(rules *r, rules_conf *conf, int64_t now_mono_us) {
 	size_t active = 0;
 	int err;
 
-	if (!conf)
-		return -EINVAL;
+	/* No rules left is a rule set too: every instance then ends below. */
+	if (!conf && !(conf = calloc(1, sizeof(*conf))))
+		return -ENOMEM;
 	if ((err = set_build(r, conf, now_mono_us, &s)) < 0) {
 		rules_conf_free(conf);
 		return err;

@@ -70,7 +70,9 @@ int rules_restore(rules *r, const char *db_path);
 
 /*
  * Replaces the rule set on reload: rules whose definition did not change
- * keep their state; the engine takes over CONF.
+ * keep their state; the engine takes over CONF. CONF NULL is the empty
+ * rule set (a reload that removed every rule): the engine stays, with no
+ * rules, after ending every alarm as a removed rule's.
  */
 int rules_reconfigure(rules *r, rules_conf *conf, int64_t now_mono_us);
 
