@@ -7,18 +7,22 @@ the control socket, and two pumps follow the rules.
   another rule stays or none does: a transition to normal, the on_clear
   actions (the pump written back, the MQTT message at the broker), a write
   still deferred by a rate limit sent, nothing left in `rules` or status,
-  and the database ending with `active -> normal`."""
+  and the database ending with `active -> normal`.
+- A changed rule whose condition still holds keeps its alarm: its pump
+  stays on, with no clear and no second raise; a change after which the
+  condition no longer holds ends it with its on_clear actions."""
 
 import json
 import os
 import shutil
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "mqtt"))
 
-from m2mtest import Gateway, check, ctl, main, tmpdir, wait_for  # noqa: E402
+from m2mtest import SLOW, Gateway, check, ctl, main, tmpdir, wait_for  # noqa: E402
 from mqttpeer import MOSQUITTO, Broker, Subscriber  # noqa: E402
 
 POINT = """
@@ -67,7 +71,7 @@ def write(g, point, value):
 
 
 def read(g, point):
-    return ctl(g, {"id": 2, "cmd": "read", "point": point})["result"]["value"]
+    return ctl(g, {"id": 2, "cmd": "read", "point": point})["result"].get("value")
 
 
 def rule_events(g, name):
@@ -112,7 +116,9 @@ def check_ended(g, sub, what):
     check(clear[0]["state"] == "normal" and clear[0]["rule"] == "tank_a", "clear payload (%s): %r" % (what, clear))
     wait_for(lambda: read(g, "tank1/pump") == 0, 10, "tank_a's on_clear switched its pump off (%s)" % what)
     wait_for(lambda: read(g, "tank2/pump") == 0, 10, "tank_b's deferred write went out (%s)" % what)
-    ev = rule_events(g, "tank_a")
+    # Events reach the database at the next commit.
+    ev = wait_for(lambda: (lambda e: e if e[-1][1] == "normal" and len(writes(g, "tank_b")) >= 2 else None)(
+        rule_events(g, "tank_a")), 10, "the reload's events in the database (%s)" % what)
     check(ev[-1][:2] == ("active", "normal") and "removed or changed by a reload" in ev[-1][2],
           "the database ends tank_a with active -> normal (%s): %r" % (what, ev[-1:]))
     check(rule_events(g, "tank_b")[-1][:2] == ("active", "normal"), "tank_b ended normal (%s)" % what)
@@ -159,8 +165,55 @@ def test_removing_every_rule():
             broker.stop()
 
 
+def test_changed_rule_that_stays_true():
+    d = tmpdir("rules-reload-change")
+    broker = Broker(d).start()
+    sub = Subscriber(broker.port, ["gw-test/alarms/#"])
+    drivers = DRIVERS % {"port": broker.port}
+    g = Gateway("rules-reload-change", drivers + rule("tank_a", "tank1"), directory=d).start()
+    try:
+        wait_for(lambda: g.query("SELECT 1 FROM events WHERE kind = 'mqtt' AND to_state = 'connected'"),
+                 10, "connected to the broker")
+        write(g, "tank1/level", 80)
+        wait_for(lambda: read(g, "tank1/pump") == 1, 10, "the pump on")
+        sub.wait(lambda m: [x for x in m if x[0] == "gw-test/alarms/tank_a"], 10, "the raise at the broker")
+        n_events = len(rule_events(g, "tank_a"))
+
+        # Changed threshold and severity; 80 is still above the new threshold.
+        reload_to(g, drivers + rule("tank_a", "tank1", value=60, severity="critical"), 1)
+        time.sleep(0.5 * SLOW)  # 25 readings of the pump
+        check(writes(g, "tank_a") == [1], "no write by the reload: %r" % writes(g, "tank_a"))
+        check(len(rule_events(g, "tank_a")) == n_events, "no transition: %r" % rule_events(g, "tank_a")[n_events:])
+        pump = g.values("tank1/pump")
+        first_on = pump.index(1)
+        check(0 not in pump[first_on:], "the pump never went off: %r" % pump[first_on:][:40])
+        msgs = [t for t, _, _, _ in sub.take()]
+        check(msgs.count("gw-test/alarms/tank_a") == 1 and "gw-test/alarms/tank_a/clear" not in msgs,
+              "no clear and no second raise at the broker: %r" % msgs)
+        st = [a for a in ctl(g, {"id": 5, "cmd": "status"})["result"]["alarms"] if a["rule"] == "tank_a"]
+        check(st and st[0]["state"] == "active" and st[0]["severity"] == "critical",
+              "still active, with the new severity: %r" % st)
+
+        # A change after which the condition no longer holds (80 is not above 90) ends the alarm.
+        reload_to(g, drivers + rule("tank_a", "tank1", value=90), 2)
+        wait_for(lambda: read(g, "tank1/pump") == 0, 10, "the pump off by the ended alarm's on_clear")
+        ev = wait_for(lambda: rule_events(g, "tank_a")[n_events:], 10, "the transition recorded")
+        check(ev[-1][:2] == ("active", "normal") and "removed or changed by a reload" in ev[-1][2],
+              "ended by the reload: %r" % ev)
+        wait_for(lambda: len(writes(g, "tank_a")) >= 2, 10, "the write recorded")
+        check(writes(g, "tank_a") == [1, 0], "written off once, at once despite the rate limit: %r"
+              % writes(g, "tank_a"))
+        sub.wait(lambda m: [x for x in m if x[0] == "gw-test/alarms/tank_a/clear"], 10, "the clear at the broker")
+        check(g.stop() == 0, "m2md exits 0")
+    finally:
+        if g.proc is not None:
+            g.kill9()
+        sub.close()
+        broker.stop()
+
+
 if __name__ == "__main__":
     if not os.access(MOSQUITTO, os.X_OK) or not shutil.which("mosquitto_sub"):
         print("FAIL: mosquitto is needed (apt-get install -y mosquitto mosquitto-clients)")
         sys.exit(1)
-    main([test_removing_every_rule])
+    main([test_removing_every_rule, test_changed_rule_that_stays_true])
