@@ -1559,14 +1559,15 @@ static void handle_command(mqtt *m, const struct mosquitto_message *msg, const m
 		command_free(cmd);
 		return;
 	}
-	if (msg->retain)
-		err = "retained commands are refused: a command must not repeat at every connect";
-	else if ((size_t)msg->payloadlen > m->conf->command_max_payload)
+	if ((size_t)msg->payloadlen > m->conf->command_max_payload)
 		err = "payload too large";
 	else if (msg->payloadlen <= 0)
 		err = "malformed payload: empty";
 	else
 		err = parse_command(msg->payload, (size_t)msg->payloadlen, &value, &cmd->id);
+	/* Parsed first all the same: the refusal echoes the request's id. */
+	if (msg->retain)
+		err = "retained commands are refused: a command must not repeat at every connect";
 	if (!err && !point_name_valid(point))
 		err = "unknown point";
 	if (err) {
@@ -1844,8 +1845,15 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, con
 	           m->conf->protocol == MQTT_PROTOCOL_V5 ? "5" : "3.1.1", m->n_window || m->spilled ? "; sending the outbox" : "");
 	record_event(m, "connected", NULL);
 	publish_birth(m);
+	/*
+	 * Under MQTT 5, retain-as-published keeps the retain flag on commands
+	 * published while we are subscribed, so that a retained one is refused
+	 * at once and not only at the next connect. MQTT 3.1.1 has no such
+	 * option: its broker clears the flag on live messages (docs/mqtt.md).
+	 */
 	if (m->conf->commands && snprintf(topic, sizeof(topic), "%s/%s/+/+/set", m->conf->prefix, m->conf->gateway) < (int)sizeof(topic))
-		mosquitto_subscribe_v5(mosq, NULL, topic, m->conf->command_qos, 0, NULL);
+		mosquitto_subscribe_v5(mosq, NULL, topic, m->conf->command_qos,
+		                       m->conf->protocol == MQTT_PROTOCOL_V5 ? MQTT_SUB_OPT_RETAIN_AS_PUBLISHED : 0, NULL);
 	m->tokens = 1;
 	m->tokens_us = mono_us();
 	pump(m);
