@@ -687,9 +687,21 @@ static void record_event(mqtt *m, const char *to_state, const char *text) {
 static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str) {
 	mqtt *m = obj;
 
+	size_t n;
+
 	/* libmosquitto says why TLS failed only here; keep it for the error message. */
-	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+	if (!(level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)))
+		return;
+	/*
+	 * A certificate for another host logs "host name verification failed"
+	 * and then OpenSSL's "certificate verify failed", the only line an
+	 * untrusted CA gets: while connecting, every line counts, in order.
+	 */
+	n = m->state == ST_CONNECTED ? 0 : strlen(m->lib_error);
+	if (n == 0)
 		snprintf(m->lib_error, sizeof(m->lib_error), "%s", str);
+	else if (n + 2 < sizeof(m->lib_error))
+		snprintf(m->lib_error + n, sizeof(m->lib_error) - n, "; %s", str);
 }
 
 static void set_error(mqtt *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1313,7 +1313,8 @@ static void *store_thread(void *arg) {
 					s->ob.st.committed_key = res.ob_max_key;
 				if (res.seq_reserved > s->ob.st.seq_reserved)
 					s->ob.st.seq_reserved = res.seq_reserved;
-				if (res.ob_max_key || res.seq_reserved)
+				/* A commit of deletes only still changes the count the loop shows. */
+				if (res.ob_max_key || res.seq_reserved || res.ob_deleted)
 					outbox_notify(s);
 			} else {
 				s->stats.errors++;
