@@ -686,7 +686,6 @@ static void record_event(mqtt *m, const char *to_state, const char *text) {
 
 static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str) {
 	mqtt *m = obj;
-
 	size_t n;
 
 	/* libmosquitto says why TLS failed only here; keep it for the error message. */
