@@ -785,6 +785,46 @@ static void test_reconfigure_ends_actions(void) {
 	teardown(h);
 }
 
+static void test_reconfigure_to_no_rules(void) {
+	const char *burner = "on_raise = [ { write = { point = \"b1/burner\", value = 0, rate_limit = \"1min\" } } ]\n"
+	                     "on_clear = [ { write = { point = \"b1/burner\", value = 1, rate_limit = \"1min\" } } ]";
+	char toml[1024];
+	struct rules_stats st;
+	cJSON *all;
+	struct h *h;
+
+	snprintf(toml, sizeof(toml), RULE("thermo", "b1/temp", ">", "value = 85\n%s") RULE("other", "b2/temp", ">", "value = 85\n%s"),
+	         burner, burner);
+	h = setup(toml);
+	feed(h, "b1/temp", 90);
+	feed(h, "b2/temp", 90);
+	tick(h, SEC);
+	feed(h, "b2/temp", 20);
+	ASSERT_EQ(h->n_w, 2);
+	ASSERT_EQ(count_kind(h, "action", "deferred"), 1);
+	/* A reload to a config without [[rules]]: the same ending as removing both rules. */
+	tick(h, SEC);
+	ASSERT_OK(rules_reconfigure(h->r, NULL, h->mono));
+	ASSERT_EQ(h->n_w, 4);
+	ASSERT_DOUBLE_EQ(h->wvalue[2], 1, 0);
+	ASSERT_DOUBLE_EQ(h->wvalue[3], 1, 0);
+	ASSERT_EQ(count_kind(h, "action", "ok"), 4);
+	ASSERT_STR_EQ(last(h, "rule")->text, "warning: b1/temp (> 85): rule removed or changed by a reload");
+	ASSERT_EQ(count_kind(h, "rule", "normal"), 2);
+	rules_get_stats(h->r, &st);
+	ASSERT_EQ(st.rules, 0);
+	ASSERT_EQ(st.instances, 0);
+	ASSERT_EQ(st.active, 0);
+	all = rules_status_json(h->r, true);
+	ASSERT_EQ(cJSON_GetArraySize(all), 0);
+	cJSON_Delete(all);
+	ASSERT_EQ(rules_ack(h->r, "thermo", NULL), -ENOENT);
+	ASSERT_EQ(rules_next_deadline(h->r), INT64_MAX);
+	feed(h, "b1/temp", 95);
+	ASSERT_EQ(h->n_w, 4);
+	teardown(h);
+}
+
 static void test_reconfigure_keeps_holding_alarm(void) {
 	const char *burner = "on_raise = [ { write = { point = \"b1/burner\", value = 0, rate_limit = \"1min\" } } ]\n"
 	                     "on_clear = [ { write = { point = \"b1/burner\", value = 1, rate_limit = \"1min\" } } ]";
@@ -992,6 +1032,7 @@ int main(void) {
 	test_template_escaping();
 	test_reconfigure_ends_actions();
 	test_reconfigure_keeps_holding_alarm();
+	test_reconfigure_to_no_rules();
 	test_delays();
 	test_cooldown();
 	test_latch();
