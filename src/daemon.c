@@ -583,12 +583,14 @@ static int apply_rules(struct daemon *d, rules_conf *rc) {
 	};
 	int err;
 
-	if (!rc) {
-		rules_free(d->rules);
-		d->rules = NULL;
-		daemon_rules_schedule(d);
+	/* No rules now and none before: no engine. */
+	if (!rc && !d->rules)
 		return 0;
-	}
+	/*
+	 * A running engine is reconfigured even to no rules at all (RC NULL):
+	 * ending the alarms of removed rules (transition, on_clear, deferred
+	 * writes) is its job, and the writes it sends must still find it.
+	 */
 	if (d->rules) {
 		/* The engine keeps its env on reload, but [gateway].id may have changed. */
 		err = rules_reconfigure(d->rules, rc, mono_us());

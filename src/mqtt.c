@@ -705,10 +705,21 @@ static void record_event(mqtt *m, const char *to_state, const char *text) {
 
 static void on_log(struct mosquitto *mosq, void *obj, int level, const char *str) {
 	mqtt *m = obj;
+	size_t n;
 
 	/* libmosquitto says why TLS failed only here; keep it for the error message. */
-	if (level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING))
+	if (!(level & (MOSQ_LOG_ERR | MOSQ_LOG_WARNING)))
+		return;
+	/*
+	 * A certificate for another host logs "host name verification failed"
+	 * and then OpenSSL's "certificate verify failed", the only line an
+	 * untrusted CA gets: while connecting, every line counts, in order.
+	 */
+	n = m->state == ST_CONNECTED ? 0 : strlen(m->lib_error);
+	if (n == 0)
 		snprintf(m->lib_error, sizeof(m->lib_error), "%s", str);
+	else if (n + 2 < sizeof(m->lib_error))
+		snprintf(m->lib_error + n, sizeof(m->lib_error) - n, "; %s", str);
 }
 
 static void set_error(mqtt *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -1593,14 +1604,15 @@ static void handle_command(mqtt *m, const struct mosquitto_message *msg, const m
 		command_free(cmd);
 		return;
 	}
-	if (msg->retain)
-		err = "retained commands are refused: a command must not repeat at every connect";
-	else if ((size_t)msg->payloadlen > m->conf->command_max_payload)
+	if ((size_t)msg->payloadlen > m->conf->command_max_payload)
 		err = "payload too large";
 	else if (msg->payloadlen <= 0)
 		err = "malformed payload: empty";
 	else
 		err = parse_command(msg->payload, (size_t)msg->payloadlen, &value, &cmd->id);
+	/* Parsed first all the same: the refusal echoes the request's id. */
+	if (msg->retain)
+		err = "retained commands are refused: a command must not repeat at every connect";
 	if (!err && !point_name_valid(point))
 		err = "unknown point";
 	if (err) {
@@ -1878,8 +1890,15 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc, int flags, con
 	           m->conf->protocol == MQTT_PROTOCOL_V5 ? "5" : "3.1.1", m->n_window || m->spilled ? "; sending the outbox" : "");
 	record_event(m, "connected", NULL);
 	publish_birth(m);
+	/*
+	 * Under MQTT 5, retain-as-published keeps the retain flag on commands
+	 * published while we are subscribed, so that a retained one is refused
+	 * at once and not only at the next connect. MQTT 3.1.1 has no such
+	 * option: its broker clears the flag on live messages (docs/mqtt.md).
+	 */
 	if (m->conf->commands && snprintf(topic, sizeof(topic), "%s/%s/+/+/set", m->conf->prefix, m->conf->gateway) < (int)sizeof(topic))
-		mosquitto_subscribe_v5(mosq, NULL, topic, m->conf->command_qos, 0, NULL);
+		mosquitto_subscribe_v5(mosq, NULL, topic, m->conf->command_qos,
+		                       m->conf->protocol == MQTT_PROTOCOL_V5 ? MQTT_SUB_OPT_RETAIN_AS_PUBLISHED : 0, NULL);
 	m->tokens = 1;
 	m->tokens_us = mono_us();
 	pump(m);

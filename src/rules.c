@@ -1592,8 +1592,8 @@ void rules_get_stats(const rules *r, struct rules_stats *ret) {
 	*ret = r->st;
 }
 
-/* The runtime state of X carried over into Y (same rule definition, same point). */
-static void carry(struct inst *y, const struct inst *x) {
+/* The runtime state of X but its rate limits carried over into Y (same rule, same point). */
+static void carry_state(struct inst *y, const struct inst *x) {
 	y->timer_us = x->timer_us;
 	y->last_good_us = x->last_good_us;
 	y->last_raise_us = x->last_raise_us;
@@ -1604,8 +1604,64 @@ static void carry(struct inst *y, const struct inst *x) {
 	y->state = x->state;
 	y->has_prev = x->has_prev;
 	y->stale = x->stale;
+}
+
+/* All the runtime state of X carried over into Y (same rule definition, same point). */
+static void carry(struct inst *y, const struct inst *x) {
+	carry_state(y, x);
 	for (size_t i = 0; y->slots && x->slots && i < y->rule->n_targets; i++)
 		y->slots[i] = x->slots[i];
+}
+
+/*
+ * Whether the alarm of X (active or acked) still holds by D, the changed
+ * definition of its rule, judged on what the instance knows now. A rate
+ * condition cannot be judged without the next reading: it does not hold.
+ */
+static bool still_holds(const struct rule_def *d, const struct inst *x, int64_t now) {
+	switch (d->cond) {
+	case C_STALE:
+		return x->stale && add_sat(x->last_good_us, d->stale_us) <= now;
+	case C_BAD_QUALITY:
+		/* Active with no clear delay running: the last reading was bad. */
+		return x->timer_us == INT64_MAX;
+	case C_RATE_ABOVE:
+	case C_RATE_BELOW:
+		return false;
+	default:
+		return isfinite(x->value) && value_cond(d, x->value, true);
+	}
+}
+
+/*
+ * Keeps the alarm of X in Y, the instance of the changed rule on the same
+ * point, when the new definition still holds: clearing and raising it
+ * again would pulse the actuators its actions drive (a pump off for a few
+ * milliseconds). Rate limits carry over per target name; a write still
+ * deferred to a target the new rule no longer writes goes out now.
+ * Returns whether Y took X over.
+ */
+static bool adopt(rules *r, struct inst *y, struct inst *x, int64_t now) {
+	const struct rule_def *od = x->rule, *nd = y->rule;
+	const struct point *p;
+
+	if ((x->state != S_ACTIVE && x->state != S_ACKED) || od->cond != nd->cond || !still_holds(nd, x, now))
+		return false;
+	carry_state(y, x);
+	y->timer_us = INT64_MAX; /* it holds: a clear delay in progress is cancelled */
+	for (size_t j = 0; x->slots && j < od->n_targets; j++) {
+		size_t i = 0;
+		while (i < nd->n_targets && strcmp(nd->targets[i], od->targets[j]) != 0)
+			i++;
+		if (i < nd->n_targets)
+			y->slots[i] = x->slots[j];
+		else if (x->slots[j].due_us != INT64_MAX)
+			do_write(r, x, od->targets[j], x->slots[j].value);
+	}
+	p = registry_get(r->env.reg, x->point);
+	log_info("rule \"%s\" on %s: changed by a reload and still holds: stays %s", nd->name, p ? p->name : "?",
+	         state_names[y->state]);
+	return true;
 }
 
 /*
@@ -1638,8 +1694,9 @@ int rules_reconfigure(rules *r, rules_conf *conf, int64_t now_mono_us) {
 	size_t active = 0;
 	int err;
 
-	if (!conf)
-		return -EINVAL;
+	/* No rules left is a rule set too: every instance then ends below. */
+	if (!conf && !(conf = calloc(1, sizeof(*conf))))
+		return -ENOMEM;
 	if ((err = set_build(r, conf, now_mono_us, &s)) < 0) {
 		rules_conf_free(conf);
 		return err;
@@ -1649,15 +1706,20 @@ int rules_reconfigure(rules *r, rules_conf *conf, int64_t now_mono_us) {
 	for (size_t i = 0; i < conf->n; i++) {
 		const struct rule_def *d = &conf->rules[i];
 		int o = find_rule(&r->s, d->name);
-		/* Only an unchanged definition keeps its states: a changed one starts over. */
-		if (o < 0 || !cJSON_Compare(r->s.conf->rules[o].src, d->src, true))
+		bool same;
+		if (o < 0)
 			continue;
+		/* An unchanged definition keeps every state; a changed one only alarms that still hold. */
+		same = cJSON_Compare(r->s.conf->rules[o].src, d->src, true);
 		for (size_t j = s.rule_first[i]; j < s.rule_first[i + 1]; j++) {
 			struct inst *y = &s.insts[s.by_rule[j]], *x = find_inst(&r->s, o, y->point);
-			if (x) {
+			if (!x)
+				continue;
+			if (same)
 				carry(y, x);
-				x->rule = NULL; /* marks it carried */
-			}
+			else if (!adopt(r, y, x, now_mono_us))
+				continue;
+			x->rule = NULL; /* marks it carried */
 		}
 	}
 	/* An instance that does not carry over ends here. */

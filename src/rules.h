@@ -70,7 +70,13 @@ int rules_restore(rules *r, const char *db_path);
 
 /*
  * Replaces the rule set on reload: rules whose definition did not change
- * keep their state; the engine takes over CONF.
+ * keep their state; a changed rule keeps only its active or acked alarms
+ * that still hold by its new definition (no clear, no second raise), and
+ * the others end as a removed rule's do (transition to normal, on_clear
+ * actions, deferred writes sent). The engine takes over CONF. CONF NULL
+ * is the empty rule set (a reload that removed every rule): the engine
+ * stays, with no rules, after ending every alarm as a removed rule's.
+ * Loop thread.
  */
 int rules_reconfigure(rules *r, rules_conf *conf, int64_t now_mono_us);
 

@@ -202,7 +202,10 @@ struct store {
 	/* Storage thread only. */
 	struct {
 		bool reopen;              /* the connection must be opened again */
+		bool fs_suspect;          /* the failure may be the file system's */
+		bool fs_failed;           /* and the probe saw the directory refuse writes */
 		int64_t next_probe_us;    /* mono time of the next readiness check */
+		int64_t next_dir_probe_us; /* and of the next write to the directory */
 		uint64_t fsize_limit;     /* RLIMIT_FSIZE when EFBIG began */
 		int64_t last_rowid;       /* max(rowid) of readings at the last commit */
 	} rec;
@@ -1333,17 +1336,19 @@ static uint64_t fsize_limit(void) {
 }
 
 /*
- * Space comes back within a commit interval of being probed for; a
- * file system that failed is probed once a second, since the probe
- * writes and syncs a file.
+ * The cheap checks (free space, the file size limit) run every commit
+ * interval, so that space is found within one of coming back; the
+ * directory probe only once a second, since it writes and syncs a file.
  */
 static int64_t probe_interval(const store *s, int r) {
-	return r == -ENOSPC || r == -EFBIG ? s->opts.commit_interval_us : MAINT_INTERVAL_US;
+	(void)r;
+	return s->opts.commit_interval_us;
 }
 
 /* Called when a run of failed commits begins with error R. */
 static void recovery_begin(store *s, int r) {
-	s->rec.reopen = s->rec.reopen || error_needs_reopen(r);
+	/* Without a connection (a reopen found no file yet) the file system is still the suspect. */
+	s->rec.fs_suspect = error_needs_reopen(r) || !s->db;
 	s->rec.fsize_limit = fsize_limit();
 	s->rec.next_probe_us = mono_us() + probe_interval(s, r);
 }
@@ -1387,15 +1392,32 @@ static bool recovery_ready(store *s, int r, size_t rows) {
 	struct statvfs sv;
 
 	db_dir(s, dir, sizeof(dir));
-	if (s->rec.reopen)
-		return dir_writable(dir);
+	/* A raised file size limit shows as EFBIG or, from a short write, as EIO. */
+	if (fsize_limit() > s->rec.fsize_limit)
+		return true;
 	if (r == -ENOSPC) {
 		/* Room for the batch's WAL frames, with a margin. */
 		uint64_t need = (uint64_t)rows * 128 > 1048576 ? (uint64_t)rows * 128 : 1048576;
 		return statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize >= need;
 	}
-	if (r == -EFBIG)
-		return fsize_limit() > s->rec.fsize_limit;
+	if (s->rec.fs_suspect && mono_us() >= s->rec.next_dir_probe_us) {
+		s->rec.next_dir_probe_us = mono_us() + MAINT_INTERVAL_US;
+		/*
+		 * The connection is opened again only once the directory was
+		 * seen refusing writes and then taking them: a file system that
+		 * failed and came back. An I/O error in a directory that takes
+		 * writes all along (a bad sector, a per-file limit) is retried
+		 * on the same connection.
+		 */
+		if (!dir_writable(dir)) {
+			s->rec.fs_failed = true;
+			return false;
+		}
+		if (!s->rec.fs_failed || access(s->path, F_OK) < 0)
+			return false;
+		s->rec.reopen = true;
+		return true;
+	}
 	return false;
 }
 
@@ -1448,6 +1470,7 @@ static int db_reopen(store *s, char *errtext, size_t n) {
 	else
 		log_notice("%s: database reopened; nothing committed was lost", s->path);
 	s->rec.reopen = false;
+	s->rec.fs_suspect = s->rec.fs_failed = false;
 	return 0;
 }
 
@@ -1561,7 +1584,8 @@ static void *store_thread(void *arg) {
 				s->ob.st.puts_committed += res.ob_puts;
 				if (res.seq_reserved > s->ob.st.seq_reserved)
 					s->ob.st.seq_reserved = res.seq_reserved;
-				if (res.ob_max_key || res.seq_reserved)
+				/* A commit of deletes only still changes the count the loop shows. */
+				if (res.ob_max_key || res.seq_reserved || res.ob_deleted)
 					outbox_notify(s);
 			} else {
 				s->stats.errors++;
@@ -1585,6 +1609,7 @@ static void *store_thread(void *arg) {
 				fail_count = 0;
 				fail_err = 0;
 				backoff = 0;
+				s->rec.fs_suspect = s->rec.fs_failed = false;
 				if (res.rows > 0) {
 					int64_t v = readings_max_rowid(s);
 					if (v >= 0)
@@ -1996,8 +2021,14 @@ static int db_open(store *s, bool reopen, char **ret_error) {
 	 * per-call mutex would be pure cost. SQLite opens the database, WAL
 	 * and shm files with O_CLOEXEC itself.
 	 */
+	/*
+	 * A reopen never creates: a missing file then means the file system
+	 * is not back yet (an empty mount point shows its own directory), and
+	 * a new database there would be written under the mount.
+	 */
 	rc = sqlite3_open_v2(s->path, &s->db,
-	                     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	                     SQLITE_OPEN_READWRITE | (reopen ? 0 : SQLITE_OPEN_CREATE) | SQLITE_OPEN_NOMUTEX,
+	                     NULL);
 	if (rc != SQLITE_OK) {
 		r = sqlite_to_errno(s->db, rc);
 		goto fail_sqlite;

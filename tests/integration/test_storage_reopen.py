@@ -89,6 +89,10 @@ def reopen_after_fs_error(sync):
         check(n >= st["rows_written"] - st["rows_lost"] - 10,
               "every reading counted as written and not lost is there: %d of %d (lost %d)"
               % (n, st["rows_written"], st["rows_lost"]))
+        run("umount", mnt)
+        mounted = False
+        # While the file system was away the mount point showed its own, empty directory.
+        check(not os.listdir(mnt), "nothing was created under the mount point: %r" % os.listdir(mnt))
     finally:
         if g.proc:
             g.kill9()

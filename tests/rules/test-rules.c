@@ -785,6 +785,83 @@ static void test_reconfigure_ends_actions(void) {
 	teardown(h);
 }
 
+static void test_reconfigure_to_no_rules(void) {
+	const char *burner = "on_raise = [ { write = { point = \"b1/burner\", value = 0, rate_limit = \"1min\" } } ]\n"
+	                     "on_clear = [ { write = { point = \"b1/burner\", value = 1, rate_limit = \"1min\" } } ]";
+	char toml[1024];
+	struct rules_stats st;
+	cJSON *all;
+	struct h *h;
+
+	snprintf(toml, sizeof(toml), RULE("thermo", "b1/temp", ">", "value = 85\n%s") RULE("other", "b2/temp", ">", "value = 85\n%s"),
+	         burner, burner);
+	h = setup(toml);
+	feed(h, "b1/temp", 90);
+	feed(h, "b2/temp", 90);
+	tick(h, SEC);
+	feed(h, "b2/temp", 20);
+	ASSERT_EQ(h->n_w, 2);
+	ASSERT_EQ(count_kind(h, "action", "deferred"), 1);
+	/* A reload to a config without [[rules]]: the same ending as removing both rules. */
+	tick(h, SEC);
+	ASSERT_OK(rules_reconfigure(h->r, NULL, h->mono));
+	ASSERT_EQ(h->n_w, 4);
+	ASSERT_DOUBLE_EQ(h->wvalue[2], 1, 0);
+	ASSERT_DOUBLE_EQ(h->wvalue[3], 1, 0);
+	ASSERT_EQ(count_kind(h, "action", "ok"), 4);
+	ASSERT_STR_EQ(last(h, "rule")->text, "warning: b1/temp (> 85): rule removed or changed by a reload");
+	ASSERT_EQ(count_kind(h, "rule", "normal"), 2);
+	rules_get_stats(h->r, &st);
+	ASSERT_EQ(st.rules, 0);
+	ASSERT_EQ(st.instances, 0);
+	ASSERT_EQ(st.active, 0);
+	all = rules_status_json(h->r, true);
+	ASSERT_EQ(cJSON_GetArraySize(all), 0);
+	cJSON_Delete(all);
+	ASSERT_EQ(rules_ack(h->r, "thermo", NULL), -ENOENT);
+	ASSERT_EQ(rules_next_deadline(h->r), INT64_MAX);
+	feed(h, "b1/temp", 95);
+	ASSERT_EQ(h->n_w, 4);
+	teardown(h);
+}
+
+static void test_reconfigure_keeps_holding_alarm(void) {
+	const char *burner = "on_raise = [ { write = { point = \"b1/burner\", value = 0, rate_limit = \"1min\" } } ]\n"
+	                     "on_clear = [ { write = { point = \"b1/burner\", value = 1, rate_limit = \"1min\" } } ]";
+	char toml[1024];
+	struct h *h;
+	rules_conf *rc;
+	char *error;
+
+	snprintf(toml, sizeof(toml), RULE("thermo", "b1/temp", ">", "value = 85\nclear_for = \"10s\"\n%s"), burner);
+	h = setup(toml);
+	feed(h, "b1/temp", 90);
+	ASSERT_EQ(h->n_w, 1);
+	/* A clear delay is running when the reload comes. */
+	feed(h, "b1/temp", 82);
+	h->n_ev = 0;
+	/* Changed (threshold 80, another severity) and 82 still holds by it: no clear, no second raise. */
+	snprintf(toml, sizeof(toml), RULE("thermo", "b1/temp", ">", "value = 80\nseverity = \"critical\"\n%s"), burner);
+	ASSERT_OK(parse(h->reg, toml, &rc, &error));
+	tick(h, SEC);
+	ASSERT_OK(rules_reconfigure(h->r, rc, h->mono));
+	ASSERT_STR_EQ(state(h, "thermo", "b1/temp"), "active");
+	ASSERT_EQ(h->n_ev, 0);
+	ASSERT_EQ(h->n_w, 1);
+	/* The clear delay of the old definition is gone with it. */
+	tick(h, 20 * SEC);
+	ASSERT_STR_EQ(state(h, "thermo", "b1/temp"), "active");
+	/* The rate limit held across the reload: the clear's write waits for the end of the minute. */
+	feed(h, "b1/temp", 70);
+	ASSERT_STR_EQ(state(h, "thermo", "b1/temp"), "normal");
+	ASSERT_EQ(h->n_w, 1);
+	ASSERT_EQ(count_kind(h, "action", "deferred"), 1);
+	tick(h, 40 * SEC);
+	ASSERT_EQ(h->n_w, 2);
+	ASSERT_DOUBLE_EQ(h->wvalue[1], 1, 0);
+	teardown(h);
+}
+
 static void make_db(const char *path, uint32_t temp_id, uint32_t b2_id, int64_t wall) {
 	sqlite3 *db;
 	char sql[2048];
@@ -865,13 +942,14 @@ static void test_reconfigure(void) {
 	tick(h, 30 * SEC);
 	ASSERT_OK(rules_reconfigure(h->r, rc, h->mono));
 	ASSERT_STR_EQ(state(h, "keep", "b1/temp"), "active");
-	ASSERT_STR_EQ(state(h, "change", "b1/temp"), "normal");
+	/* Changed, but 90 is still above 86: the alarm stays. */
+	ASSERT_STR_EQ(state(h, "change", "b1/temp"), "active");
 	ASSERT_STR_EQ(state(h, "drop", "b1/temp"), "normal");
-	ASSERT_EQ(count_kind(h, "rule", "normal"), 2);
+	ASSERT_EQ(count_kind(h, "rule", "normal"), 1);
 	rules_get_stats(h->r, &st);
 	ASSERT_EQ(st.rules, 4);
 	ASSERT_EQ(st.instances, 3 + 3);
-	ASSERT_EQ(st.active, 1);
+	ASSERT_EQ(st.active, 2);
 	/* The stale clocks of b1 and b2 were kept; b3's starts now. */
 	tick(h, 30 * SEC);
 	ASSERT_STR_EQ(state(h, "stale", "b1/temp"), "active");
@@ -953,6 +1031,8 @@ int main(void) {
 	test_ack_pattern();
 	test_template_escaping();
 	test_reconfigure_ends_actions();
+	test_reconfigure_keeps_holding_alarm();
+	test_reconfigure_to_no_rules();
 	test_delays();
 	test_cooldown();
 	test_latch();
