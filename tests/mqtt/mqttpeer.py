@@ -13,7 +13,7 @@ import time
 
 import paho.mqtt.client as paho
 
-from m2mtest import SLOW, ctl  # noqa: F401  (ctl: for the tests importing it from here)
+from m2mtest import SLOW, ctl, wait_for  # noqa: F401  (ctl: for the tests importing it from here)
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 
@@ -143,6 +143,13 @@ class Subscriber:
         with self.lock:
             self.messages = []
 
+    def drain(self):
+        """Takes the messages received since the last drain (or clear) and
+        forgets them: for a long run that must not keep every message."""
+        with self.lock:
+            msgs, self.messages = self.messages, []
+        return msgs
+
     def wait(self, pred, timeout, what):
         timeout *= SLOW
         deadline = time.monotonic() + timeout
@@ -159,6 +166,26 @@ class Subscriber:
     def close(self):
         self.c.disconnect()
         self.c.loop_stop()
+
+
+def persistent_broker(d, topics):
+    """A broker in D that keeps one subscriber session (to TOPICS) across
+    SIGKILL: the session is saved by a clean stop before the test starts
+    and autosave never runs again, so every restart comes back with it (and
+    nothing else). Returns the broker and the subscriber."""
+    b = Broker(d, persist_dir=d).start()
+    sub = None
+    try:
+        sub = Subscriber(b.port, topics, session="seq-checker-%d" % b.port)
+        b.stop()
+        b.start()
+        wait_for(lambda: sub.connected.is_set(), 10, "the subscriber to reconnect")
+    except BaseException:
+        if sub:
+            sub.close()
+        b.kill9()
+        raise
+    return b, sub
 
 
 def seqs(messages, suffix_filter=None):

@@ -12,9 +12,10 @@ import subprocess
 import time
 
 from m2mtest import SLOW, Gateway, check, main, tmpdir, wait_for
-from mqttpeer import Broker, Subscriber, ctl, free_port, mqtt_status, publish, seqs
+from mqttpeer import Broker, Subscriber, ctl, free_port, mqtt_status, persistent_broker, publish, seqs
 
 GW = "gw-test"
+TELEMETRY = ["m2m/%s/+/+" % GW]
 
 
 def sim(points, interval="10ms", device="line"):
@@ -33,18 +34,6 @@ def mqtt_table(port, extra="", scheme="mqtt", host="127.0.0.1"):
 
 def outbox_rows(g):
     return [(k, json.loads(bytes(p))) for k, p in g.query("SELECT seq, payload FROM outbox ORDER BY seq")]
-
-
-def persistent_broker(d):
-    """A broker that keeps one subscriber session across SIGKILL: the session
-    is saved by a clean stop before the test starts and autosave never runs
-    again, so every restart comes back with it (and nothing else)."""
-    b = Broker(d, persist_dir=d).start()
-    sub = Subscriber(b.port, ["m2m/%s/+/+" % GW], session="seq-checker-%d" % b.port)
-    b.stop()
-    b.start()
-    wait_for(lambda: sub.connected.is_set(), 10, "the subscriber to reconnect")
-    return b, sub
 
 
 def test_topics_and_payloads():
@@ -260,7 +249,7 @@ def test_full_disk():
 
 def test_broker_restarts_lose_nothing():
     d = tmpdir("mqtt-restarts")
-    b, sub = persistent_broker(d)
+    b, sub = persistent_broker(d, TELEMETRY)
     g = Gateway("mqtt-restarts", sim(10, "10ms") + mqtt_table(b.port)).start()
     try:
         sub.wait(lambda m: len(m) > 500, 15, "telemetry flowing")
@@ -313,7 +302,7 @@ def test_broker_restarts_lose_nothing():
 
 def test_gateway_killed_during_outage():
     d = tmpdir("mqtt-outage")
-    b, sub = persistent_broker(d)
+    b, sub = persistent_broker(d, TELEMETRY)
     g = Gateway("mqtt-outage", sim(10, "10ms") + mqtt_table(b.port)).start()
     try:
         sub.wait(lambda m: len(m) > 200, 15, "telemetry flowing")
