@@ -232,7 +232,7 @@ static int parse_mode(const char *s, unsigned *ret) {
 	return 0;
 }
 
-int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
+int ctl_conf_parse(config *c, const cJSON *root, const char *config_file, ctl_conf **ret) {
 	const cJSON *t, *item;
 	const char *sock, *mode, *group;
 	ctl_conf *cc;
@@ -249,15 +249,20 @@ int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
 	if ((r = config_string(c, t, "socket", CTL_DEFAULT_SOCKET, &sock)) < 0)
 		goto fail;
 	item = cJSON_GetObjectItemCaseSensitive(t, "socket");
-	/*
-	 * Absolute, and short enough for sun_path together with the suffix of
-	 * the temporary name the socket is bound under before it is renamed.
-	 */
-	if (sock[0] != '/') {
-		r = config_error(c, item, "expected an absolute path, got \"%s\"", sock);
+	if (!sock[0]) {
+		r = config_error(c, item, "expected a path, got \"\"");
 		goto fail;
 	}
-	if (strlen(sock) + 16 > sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+	cc->socket = path_relative_to(config_file, sock);
+	if (!cc->socket) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/*
+	 * Short enough for sun_path together with the suffix of the temporary
+	 * name the socket is bound under before it is renamed.
+	 */
+	if (strlen(cc->socket) + 16 > sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
 		r = config_error(c, item, "expected a path of at most %zu bytes for a Unix socket",
 		                 sizeof(((struct sockaddr_un *)NULL)->sun_path) - 16);
 		goto fail;
@@ -334,17 +339,16 @@ int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
 		                 "expected tail_buffer between 4KiB and 64MiB");
 		goto fail;
 	}
-	cc->socket = strdup(sock);
-	if (!cc->socket) {
-		r = -ENOMEM;
-		goto fail;
-	}
 	*ret = cc;
 	return 0;
 
 fail:
 	ctl_conf_free(cc);
 	return r < 0 ? r : -EINVAL;
+}
+
+const char *ctl_conf_socket(const ctl_conf *cc) {
+	return cc->socket;
 }
 
 void ctl_conf_free(ctl_conf *cc) {

@@ -16,6 +16,7 @@
 #include "error.h"
 #include "log.h"
 #include "m2m-build.h"
+#include "pidlock.h"
 #include "util.h"
 
 /* How long shutdown waits for drivers whose bus is stuck in a blocking call. */
@@ -275,7 +276,7 @@ static int load_validated(struct daemon *d, struct loaded *ret, char **ret_error
 	err = mqtt_conf_parse(c, config_root(c), l.s.gateway_id, &l.mqtt);
 	if (err < 0)
 		goto fail;
-	err = ctl_conf_parse(c, config_root(c), &l.ctl);
+	err = ctl_conf_parse(c, config_root(c), d->config_path, &l.ctl);
 	if (err < 0)
 		goto fail;
 	err = registry_new(&scratch);
@@ -1026,6 +1027,37 @@ static void seed_point(void *arg, uint32_t id, const char *name) {
 		log_warning("points table: ignoring duplicate row %u \"%s\"", id, name);
 }
 
+/*
+ * Locks the database and the control socket for this process; logs one line
+ * naming the running instance when another m2md holds either.
+ */
+static int take_locks(struct daemon *d, const ctl_conf *cc) {
+	const char *paths[2] = { d->settings.store_path, cc ? ctl_conf_socket(cc) : NULL };
+
+	for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+		pid_t owner = 0;
+		int fd;
+
+		if (!paths[i])
+			continue;
+		fd = pidlock_take(paths[i], &owner);
+		if (fd == -EWOULDBLOCK) {
+			if (owner > 0)
+				log_error("%s is in use by another m2md (pid %ld); not starting a second one",
+				          paths[i], (long)owner);
+			else
+				log_error("%s is in use by another m2md; not starting a second one", paths[i]);
+			return fd;
+		}
+		if (fd < 0) {
+			log_error("cannot lock %s.lock: %s", paths[i], m2m_strerror(fd));
+			return fd;
+		}
+		d->lock_fds[i] = fd;
+	}
+	return 0;
+}
+
 int daemon_run(const char *path, const char *confd_dir, int log_level_override) {
 	struct daemon *d;
 	uv_loop_t loop;
@@ -1041,6 +1073,7 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	d->confd_dir = confd_dir;
 	d->log_level_override = log_level_override;
 	d->started_us = mono_us();
+	d->lock_fds[0] = d->lock_fds[1] = -1;
 	if (!d->config_path)
 		goto out_free;
 
@@ -1056,6 +1089,9 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	memset(&l.s, 0, sizeof(l.s));
 	apply_log_level(d);
 	if ((err = registry_new(&d->reg)) < 0)
+		goto out_free;
+	/* Before anything touches the database or the socket: a second m2md on them stops here. */
+	if (take_locks(d, l.ctl) < 0)
 		goto out_free;
 	err = store_open(&d->settings.store, &d->store, &error);
 	if (err < 0) {
@@ -1172,6 +1208,9 @@ out_free:
 		settings_done(&d->settings);
 		config_ref_put(d->cfg);
 	}
+	/* Last: until the database is closed, no second m2md may open it. */
+	for (size_t i = 0; i < ELEMENTSOF(d->lock_fds); i++)
+		pidlock_release(d->lock_fds[i]);
 	free(d->config_path);
 	free(d);
 	return code;

@@ -78,6 +78,7 @@ struct daemon {
 	unsigned retiring;         /* instances being stopped */
 	int log_level_override;    /* from the command line, or -1 */
 	int exit_code;
+	int lock_fds[2];           /* pidlock of the database and of the socket, or -1 */
 
 	int64_t started_us;        /* monotonic */
 	uint64_t readings_in;      /* readings submitted by drivers */

@@ -39,7 +39,8 @@ def test_socket_mode():
         check(stat.S_IMODE(st.st_mode) == 0o660, "mode 0660, got %o" % stat.S_IMODE(st.st_mode))
         check(st.st_uid == os.geteuid(), "owned by the daemon's user")
         # No temporary name is left next to it.
-        left = [f for f in os.listdir(g.dir) if f.startswith("m2md.sock.")]
+        # (m2md.sock.lock stays: it holds the one-instance lock.)
+        left = [f for f in os.listdir(g.dir) if f.startswith("m2md.sock.") and f != "m2md.sock.lock"]
         check(not left, "no temporary socket left: %r" % left)
     finally:
         g.stop()
@@ -64,10 +65,24 @@ def test_stale_socket_replaced():
         g2 = Gateway("ctl-stale2", "")
         g2.write_config('[control]\nsocket = "%s"\n%s' % (g.socket, SIM))
         g2.start(wait_ready=False)
-        wait_for(lambda: "another process is listening" in g2.log_text() or g2.proc.poll() is not None,
-                 10, "the second daemon to notice the live socket")
-        g2.stop()
+        wait_for(lambda: g2.proc.poll() is not None, 10, "the second daemon to give up")
+        check(g2.stop() == 1 and "m2md.sock is in use by another m2md (pid %d)" % g.proc.pid
+              in g2.log_text(), "the second daemon exits 1 naming the first: %r" % g2.log_text())
         still_up(g)
+    finally:
+        g.stop()
+
+
+def test_relative_socket():
+    """A relative control.socket is relative to the config file, as every path of it."""
+    g = Gateway("ctl-rel", "")
+    g.socket = os.path.join(g.dir, "rel.sock")
+    g.write_config('[control]\nsocket = "rel.sock"\n%s' % SIM)
+    g.start()
+    try:
+        check(stat.S_ISSOCK(os.lstat(g.socket).st_mode), "the socket is beside the config")
+        code, out, err = m2mctl("-c", g.config, "status")
+        check(code == 0 and "gw-test" in out, "m2mctl -c finds it: %r %r %r" % (code, out, err))
     finally:
         g.stop()
 
@@ -300,5 +315,6 @@ def test_many_clients():
 
 
 if __name__ == "__main__":
-    main([test_socket_mode, test_stale_socket_replaced, test_peer_refused_by_allow_list,
+    main([test_socket_mode, test_stale_socket_replaced, test_relative_socket,
+          test_peer_refused_by_allow_list,
           test_foreign_uid, test_malformed, test_many_clients])
