@@ -598,7 +598,10 @@ static void on_write_done(int status, const char *error_text, void *arg) {
 		uv_timer_stop(&c->timer);
 		c->timer_armed = false;
 	}
-	if (status < 0)
+	/* A driver that refused before anything went on the wire says so: "refused: value ...". */
+	if (status < 0 && error_text && startswith(error_text, "refused: "))
+		reply_error(c, status, "write %s %s", c->req.point, error_text);
+	else if (status < 0)
 		reply_error(c, status, "write %s failed: %s", c->req.point,
 		            error_text ? error_text : m2m_strerror(status));
 	else
@@ -698,11 +701,16 @@ static void conn_request(struct conn *c, const char *line, size_t n) {
 			free(pw);
 			c->pw = NULL;
 			c->busy = false;
+			char why[256];
+
 			if (r == -ENOENT)
 				reply_error(c, r, "unknown point '%s'", c->req.point);
 			else
-				reply_error(c, r, "write %s = %g refused: %s", c->req.point, c->req.value,
-				            m2m_strerror(r));
+				reply_error(c, r, "write %s refused: %s", c->req.point,
+				            env->write_refusal ? env->write_refusal(env->ctx, c->req.point,
+				                                                    c->req.value, r, why,
+				                                                    sizeof(why))
+				                               : m2m_strerror(r));
 		}
 		/* Otherwise on_write_done answers, possibly already done. */
 	} else if (strcmp(cmd, "rules") == 0) {

@@ -45,6 +45,9 @@ struct ctl_env {
 	/* A write through every check (daemon_write). */
 	int (*write)(void *ctx, const char *origin, const char *point, double value,
 	             void (*cb)(int status, const char *error_text, void *arg), void *arg);
+	/* Words for a write that WRITE refused with ERR, into BUF (NULL: errno text). */
+	const char *(*write_refusal)(void *ctx, const char *point, double value, int err, char *buf,
+	                             size_t n);
 	/* Rule states (ALL: normal ones too); NULL when there are no rules; caller frees. */
 	cJSON *(*rules)(void *ctx, bool all);
 	/* Acknowledges a latched alarm; returns how many, or a negative errno. */

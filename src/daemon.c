@@ -14,6 +14,7 @@
 
 #include "driver.h"
 #include "error.h"
+#include "fmt.h"
 #include "log.h"
 #include "m2m-build.h"
 #include "pidlock.h"
@@ -476,8 +477,56 @@ static void notify_status(struct daemon *d) {
 
 /* --- writes --- */
 
+/*
+ * Why a write of VALUE to NAME (the point P, NULL when unknown) was
+ * refused with ERR, in words a person acts on: "unknown point 'x/y'",
+ * "value 500 is above max 90". Into BUF; returns BUF.
+ */
+static const char *refusal_text(const struct point *p, const char *name, double value, int err,
+                                char *buf, size_t n) {
+	const struct m2m_host *drv = p ? p->owner : NULL;
+	char v[FMT_DOUBLE_MAX], lim[FMT_DOUBLE_MAX];
+
+	if (isfinite(value))
+		fmt_double(value, v, sizeof(v));
+	else
+		snprintf(v, sizeof(v), "%g", value);
+	if (!p || err == -ENOENT)
+		snprintf(buf, n, "unknown point '%s'", name);
+	else if (err == M2M_ENOTWRITABLE)
+		snprintf(buf, n, "point '%s' is not writable (writable = true in its config)", name);
+	else if (err == -EOPNOTSUPP && p->a.kind == POINT_STRING)
+		snprintf(buf, n, "point '%s' holds text; writes carry a number", name);
+	else if (err == -EOPNOTSUPP)
+		snprintf(buf, n, "driver '%s' cannot write", drv ? drv->name : "?");
+	else if (err == -EINVAL && p->a.kind == POINT_BOOL && isfinite(value))
+		snprintf(buf, n, "value %s for the bool point '%s': expected 0 or 1 (false/true)", v, name);
+	else if (err == -EINVAL)
+		snprintf(buf, n, "value %s is not a finite number", v);
+	else if (err == M2M_ELIMIT && !isnan(p->a.min) && value < p->a.min)
+		snprintf(buf, n, "value %s is below min %s of '%s'", v,
+		         (fmt_double(p->a.min, lim, sizeof(lim)), lim), name);
+	else if (err == M2M_ELIMIT)
+		snprintf(buf, n, "value %s is above max %s of '%s'", v,
+		         (fmt_double(p->a.max, lim, sizeof(lim)), lim), name);
+	else if (err == M2M_EDRIVERDOWN)
+		snprintf(buf, n, "driver '%s' of '%s' is %s", drv ? drv->name : "?", name,
+		         drv ? driver_state_name(drv->state) : "not running");
+	else
+		snprintf(buf, n, "%s", m2m_strerror(err));
+	return buf;
+}
+
+const char *daemon_write_refusal(struct daemon *d, const char *name, double value, int err,
+                                 char *buf, size_t n) {
+	struct point *p = registry_find(d->reg, name);
+
+	return refusal_text(p && p->declared ? p : NULL, name, value, err, buf, n);
+}
+
 static int refuse(struct daemon *d, const char *origin, struct point *p, const char *name,
                   double value, int err) {
+	char why[256];
 	struct store_event e = {
 		.ts_us = now_us(),
 		.kind = "write",
@@ -485,11 +534,11 @@ static int refuse(struct daemon *d, const char *origin, struct point *p, const c
 		.point = p ? p->id : 0,
 		.value = value,
 		.to_state = "refused",
-		.text = m2m_strerror(err),
+		.text = refusal_text(p, name, value, err, why, sizeof(why)),
 	};
 
 	d->writes_refused++;
-	log_warning("write %s = %g from %s refused: %s", name, value, origin, m2m_strerror(err));
+	log_warning("write %s from %s refused: %s", name, origin, why);
 	if (d->store)
 		store_put_event(d->store, &e);
 	return err;
@@ -682,6 +731,11 @@ static cJSON *point_json(const struct point *p) {
 		else
 			cJSON_AddNullToObject(o, "value");
 		cJSON_AddStringToObject(o, "quality", quality_name(p->quality));
+		if (p->quality != M2M_QUALITY_GOOD && p->detail) {
+			char why[96];
+			cJSON_AddStringToObject(o, "detail", quality_detail(p->quality, p->detail, why,
+			                                                    sizeof(why)));
+		}
 	}
 	cJSON_AddNumberToObject(o, "readings", (double)p->readings);
 	return o;
@@ -734,6 +788,11 @@ static int ctl_ack(void *ctx, const char *rule, const char *point) {
 	return r;
 }
 
+static const char *ctl_write_refusal(void *ctx, const char *point, double value, int err,
+                                     char *buf, size_t n) {
+	return daemon_write_refusal(ctx, point, value, err, buf, n);
+}
+
 static void ctl_reload(void *ctx) {
 	reload(ctx);
 }
@@ -755,6 +814,7 @@ static void start_ctl(struct daemon *d, ctl_conf *cc) {
 		.points = ctl_points,
 		.read = ctl_read,
 		.write = rules_write,
+		.write_refusal = ctl_write_refusal,
 		.rules = ctl_rules,
 		.ack = ctl_ack,
 		.reload = ctl_reload,

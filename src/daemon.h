@@ -140,6 +140,13 @@ typedef void (*daemon_write_cb)(int status, const char *error_text, void *arg);
 int daemon_write(struct daemon *d, const char *origin, const char *name, double value,
                  daemon_write_cb cb, void *arg);
 
+/*
+ * Why daemon_write refused VALUE for NAME with ERR, in words ("unknown point
+ * 'x/y'", "value 500 is above max 90 of 'boiler1/setpoint'"), into BUF.
+ */
+const char *daemon_write_refusal(struct daemon *d, const char *name, double value, int err,
+                                 char *buf, size_t n);
+
 /* Starts a reload as SIGHUP does. Loop thread. */
 void daemon_reload(struct daemon *d);
 

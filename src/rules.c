@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "fmt.h"
 #include "log.h"
 #include "point.h"
 #include "rules.h"
@@ -917,13 +918,7 @@ static void expand(rules *r, struct buf *b, const struct tpl *t, const struct in
 			 * 15 digits read well; 17 when needed to give back the exact
 			 * double, so a consumer sees the value the events table holds.
 			 */
-			if (isfinite(x->value)) {
-				snprintf(num, sizeof(num), "%.15g", x->value);
-				if (strtod(num, NULL) != x->value)
-					snprintf(num, sizeof(num), "%.17g", x->value);
-			} else {
-				snprintf(num, sizeof(num), "null");
-			}
+			fmt_double(x->value, num, sizeof(num));
 			buf_str(b, num);
 			break;
 		case F_UNIT:

@@ -988,11 +988,26 @@ static int mb_write(void *driver, uint32_t point, double raw_value, m2m_write *r
 	/* Nothing goes on the wire for a value the type cannot hold. */
 	r = mb_encode(p->type, p->order, op->value, op->regs);
 	if (r < 0) {
-		snprintf(text, sizeof(text), "%.17g cannot be written as %s%s", raw_value,
+		static const char *const ranges[] = {
+			[MB_BOOL] = "0 or 1",
+			[MB_INT16] = "an integer from -32768 to 32767",
+			[MB_UINT16] = "an integer from 0 to 65535",
+			[MB_INT32] = "an integer from -2147483648 to 2147483647",
+			[MB_UINT32] = "an integer from 0 to 4294967295",
+			[MB_INT64] = "a 64-bit signed integer",
+			[MB_UINT64] = "a 64-bit unsigned integer",
+			[MB_FLOAT32] = "a float32, at most 3.4e38 in magnitude",
+			[MB_FLOAT64] = "a finite float64",
+		};
+
+		/*
+		 * 15 digits: the raw value is the written one through scale and
+		 * offset, and 555.49999999999989 says 555.5 less clearly.
+		 */
+		snprintf(text, sizeof(text), "refused: value %.15g does not fit %s (%s)", raw_value,
 		         mb_type_names[p->type],
-		         p->type == MB_BOOL ? " (0 or 1)"
-		         : p->type == MB_FLOAT32 || p->type == MB_FLOAT64 ? " (out of range)"
-		                                                           : " (an integer in range)");
+		         (size_t)p->type < sizeof(ranges) / sizeof(ranges[0]) && ranges[p->type]
+		                 ? ranges[p->type] : "out of range");
 		free(op);
 		api->write_done(req, -ERANGE, text);
 		return 0;

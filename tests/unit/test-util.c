@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "error.h"
+#include "fmt.h"
 #include "util.h"
 #include "test.h"
 
@@ -87,6 +88,49 @@ static void test_format(void) {
 	ASSERT_STR_EQ(format_duration(1500, buf, sizeof(buf)), "1500us");
 }
 
+static void test_json_numbers(void) {
+	char buf[FMT_DOUBLE_MAX], *s;
+	cJSON *o;
+
+	fmt_double(51.400000000000006, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "51.400000000000006");
+	fmt_double(51.4, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "51.4");
+	fmt_double(0.1 + 0.2, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "0.30000000000000004");
+	fmt_double(1796113194548450.0, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "1796113194548450");
+	fmt_double(1e16, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "10000000000000000");
+	fmt_double(-0.5, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "-0.5");
+	fmt_double(1e300, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "1e+300");
+	fmt_double(NAN, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "null");
+	/* 16 digits, where 15 round and 17 are more than needed. */
+	fmt_double(5.0000000000000009, buf, sizeof(buf));
+	ASSERT(strtod(buf, NULL) == 5.0000000000000009);
+	ASSERT_LE(strlen(buf), 18);
+
+	o = cJSON_Parse("{\"ts\":1796113194548450,\"v\":51.400000000000006,\"s\":\"a\\\"\\n°\","
+	                "\"a\":[1,2.5,null,true,{}],\"e\":[]}");
+	ASSERT(o != NULL);
+	s = json_print(o, false);
+	ASSERT_STR_EQ(s, "{\"ts\":1796113194548450,\"v\":51.400000000000006,\"s\":\"a\\\"\\n°\","
+	                 "\"a\":[1,2.5,null,true,{}],\"e\":[]}");
+	free(s);
+	/* The formatted form parses back to the same tree. */
+	s = json_print(o, true);
+	{
+		cJSON *back = cJSON_Parse(s);
+		ASSERT(back != NULL && cJSON_Compare(o, back, true));
+		cJSON_Delete(back);
+	}
+	free(s);
+	cJSON_Delete(o);
+}
+
 static void test_strerror(void) {
 	ASSERT_STR_EQ(m2m_strerror(M2M_EABI), "plugin ABI version mismatch");
 	ASSERT_STR_EQ(m2m_strerror(M2M_ENOTWRITABLE), "point is not writable");
@@ -98,6 +142,7 @@ int main(void) {
 	RUN_TEST(test_duration);
 	RUN_TEST(test_size);
 	RUN_TEST(test_numbers);
+	RUN_TEST(test_json_numbers);
 	RUN_TEST(test_format);
 	RUN_TEST(test_strerror);
 	return 0;
