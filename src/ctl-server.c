@@ -40,6 +40,7 @@
 #define DEFAULT_GROUP "m2md"
 #define DEFAULT_TIMEOUT_US (5 * 1000000LL)
 #define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_IDLE_TIMEOUT_US (60 * 1000000LL)
 #define DEFAULT_TAIL_BUFFER (256u * 1024u)
 #define LISTEN_BACKLOG 64
 /* The first read buffer of a client; it doubles up to max_request. */
@@ -63,6 +64,7 @@ struct ctl_conf {
 	uint64_t max_request;
 	int64_t timeout_us;
 	int64_t max_clients;
+	int64_t idle_timeout_us;
 	uint64_t tail_buffer;
 };
 
@@ -95,9 +97,12 @@ struct conn {
 	char *tail_filter; /* fnmatch pattern or NULL for all points */
 	uint64_t tail_dropped;
 
+	int64_t active_us; /* mono; the last request began or ended */
+
 	bool reading;
 	bool busy;       /* a request is in flight */
 	bool timer_armed;
+	bool idle_armed; /* ... for idle_timeout, not request_timeout */
 	bool tail;
 	bool eof;
 	bool close_after_write;
@@ -133,6 +138,7 @@ struct ctl_server {
 
 	/* Counters shown in status under "control". */
 	uint64_t accepted, refused, busy_refused, requests, errors, oversize, timeouts;
+	uint64_t idle_closed, evicted;
 	uint64_t tail_lines, tail_dropped;
 };
 
@@ -332,6 +338,13 @@ int ctl_conf_parse(config *c, const cJSON *root, const char *config_file, ctl_co
 	}
 	if ((r = config_int(c, t, "max_clients", DEFAULT_MAX_CLIENTS, 1, 4096, &cc->max_clients)) < 0)
 		goto fail;
+	if ((r = config_duration(c, t, "idle_timeout", DEFAULT_IDLE_TIMEOUT_US, &cc->idle_timeout_us)) < 0)
+		goto fail;
+	if (cc->idle_timeout_us < 100000 || cc->idle_timeout_us > 24 * 3600 * 1000000LL) {
+		r = config_error(c, cJSON_GetObjectItemCaseSensitive(t, "idle_timeout"),
+		                 "expected idle_timeout between 100ms and 24h");
+		goto fail;
+	}
 	if ((r = config_size(c, t, "tail_buffer", DEFAULT_TAIL_BUFFER, &cc->tail_buffer)) < 0)
 		goto fail;
 	if (cc->tail_buffer < 4096 || cc->tail_buffer > 64u * 1024 * 1024) {
@@ -505,6 +518,13 @@ static void on_timeout(uv_timer_t *t) {
 	struct conn *c = t->data;
 
 	c->timer_armed = false;
+	if (c->idle_armed) {
+		/* Nothing asked for idle_timeout: the slot goes back to the pool. */
+		c->idle_armed = false;
+		c->s->idle_closed++;
+		conn_close(c);
+		return;
+	}
 	c->s->timeouts++;
 	if (c->busy) {
 		/* The write may still happen: say so, the client must not assume it failed. */
@@ -627,6 +647,8 @@ static void add_control_stats(ctl_server *s, cJSON *status) {
 	cJSON_AddNumberToObject(o, "errors", (double)s->errors);
 	cJSON_AddNumberToObject(o, "oversize", (double)s->oversize);
 	cJSON_AddNumberToObject(o, "timeouts", (double)s->timeouts);
+	cJSON_AddNumberToObject(o, "idle_closed", (double)s->idle_closed);
+	cJSON_AddNumberToObject(o, "evicted", (double)s->evicted);
 	cJSON_AddNumberToObject(o, "tail_lines", (double)s->tail_lines);
 	cJSON_AddNumberToObject(o, "tail_dropped", (double)s->tail_dropped);
 }
@@ -798,7 +820,7 @@ static void conn_process(struct conn *c) {
 		}
 		if (c->timer_armed) {
 			uv_timer_stop(&c->timer);
-			c->timer_armed = false;
+			c->timer_armed = c->idle_armed = false;
 		}
 		/* Blank lines are keep-alives, not requests. */
 		if (line_len > 0)
@@ -822,13 +844,29 @@ static void conn_process(struct conn *c) {
 		}
 		return;
 	}
-	/* A request in flight, or one that has begun to arrive, runs against the clock. */
-	if ((c->busy || (c->len > 0 && !c->tail)) && !c->timer_armed) {
-		uv_timer_start(&c->timer, on_timeout, (uint64_t)(s->conf->timeout_us / 1000), 0);
-		c->timer_armed = true;
-	} else if (!c->busy && (c->len == 0 || c->tail) && c->timer_armed) {
-		uv_timer_stop(&c->timer);
-		c->timer_armed = false;
+	/*
+	 * A request in flight, or one that has begun to arrive, runs against
+	 * request_timeout; a client that asks nothing against idle_timeout
+	 * (a tail client is never idle: it is being served).
+	 */
+	if (c->busy || (c->len > 0 && !c->tail)) {
+		if (c->idle_armed) {
+			uv_timer_stop(&c->timer);
+			c->timer_armed = c->idle_armed = false;
+		}
+		if (!c->timer_armed) {
+			uv_timer_start(&c->timer, on_timeout, (uint64_t)(s->conf->timeout_us / 1000), 0);
+			c->timer_armed = true;
+		}
+	} else if (c->tail) {
+		if (c->timer_armed) {
+			uv_timer_stop(&c->timer);
+			c->timer_armed = c->idle_armed = false;
+		}
+	} else if (!c->idle_armed) {
+		c->active_us = mono_us();
+		uv_timer_start(&c->timer, on_timeout, (uint64_t)(s->conf->idle_timeout_us / 1000), 0);
+		c->timer_armed = c->idle_armed = true;
 	}
 	/* Backpressure: read more only when the last answer is out and nothing is in flight. */
 	bool want = !c->eof && (c->tail || (!c->busy && c->out_bytes < out_limit(c)));
@@ -907,6 +945,39 @@ static void log_refusal(ctl_server *s, const struct ucred *cr) {
 	s->refusals_unlogged = 0;
 }
 
+/*
+ * Makes room for the new client NEW when every slot is taken: the client
+ * idle the longest (no request in flight or arriving, not tailing) is told
+ * and closed, so idle connections cannot lock operators out. Returns false
+ * when every other client is busy. Bounded by max_clients, and only runs
+ * when they are all taken.
+ */
+static bool evict_idle(ctl_server *s, struct conn *new) {
+	struct conn *oldest = NULL;
+	int64_t idle;
+
+	for (struct conn *c = s->conns; c; c = c->next)
+		if (c != new && c->idle_armed && !c->close_after_write &&
+		    (!oldest || c->active_us < oldest->active_us))
+			oldest = c;
+	if (!oldest)
+		return false;
+	s->evicted++;
+	uv_timer_stop(&oldest->timer);
+	oldest->timer_armed = oldest->idle_armed = false;
+	/* One that does not even read its replies is closed without a word. */
+	if (oldest->out_bytes > 0) {
+		conn_close(oldest);
+		return true;
+	}
+	idle = mono_us() - oldest->active_us;
+	reply_error(oldest, -EBUSY, "closed after %s idle: every client slot (max_clients = %" PRId64
+	            ") was taken", format_duration(idle - idle % 1000, (char[32]){ 0 }, 32),
+	            s->conf->max_clients);
+	oldest->close_after_write = true;
+	return true;
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
 	ctl_server *s = listener->data;
 	struct ucred cr = { 0 };
@@ -947,7 +1018,7 @@ static void on_connection(uv_stream_t *listener, int status) {
 		c->close_after_write = true;
 		return;
 	}
-	if (s->n_clients > (size_t)s->conf->max_clients) {
+	if (s->n_clients > (size_t)s->conf->max_clients && !evict_idle(s, c)) {
 		s->busy_refused++;
 		reply_error(c, -EBUSY, "too many clients (max_clients = %" PRId64 ")",
 		            s->conf->max_clients);
