@@ -806,16 +806,37 @@ static size_t plan_table(struct mb_table_plan *tp)
 	return tp->n_blocks;
 }
 
+/*
+ * requests_per_cycle.<device>, or per poll group as
+ * requests_per_cycle.<device>@<interval> when the device's points have
+ * several intervals: groups of different intervals run different cycles,
+ * and their sum is no cycle the device ever sees.
+ */
 static void update_requests_per_cycle(struct mb_driver *drv, struct mb_device *dev)
 {
-	unsigned n = 0;
+	unsigned n = 0, groups = 0;
 
 	for (size_t i = 0; i < drv->n_groups; i++)
-		if (drv->groups[i].dev == dev)
-			for (int t = 0; t < MB_TABLE_COUNT; t++)
-				n += (unsigned)drv->groups[i].plans[t].n_blocks;
+		groups += drv->groups[i].dev == dev;
+	for (size_t i = 0; i < drv->n_groups; i++) {
+		const struct mb_group *g = &drv->groups[i];
+		unsigned k = 0;
+		char name[64], t[32];
+
+		if (g->dev != dev)
+			continue;
+		for (int tb = 0; tb < MB_TABLE_COUNT; tb++)
+			k += (unsigned)g->plans[tb].n_blocks;
+		n += k;
+		if (groups > 1) {
+			snprintf(name, sizeof(name), "requests_per_cycle.%s@%s", dev->name,
+			         format_us(g->interval_us, t, sizeof(t)));
+			drv->api->stat(drv->host, name, k);
+		}
+	}
 	dev->requests_per_cycle = n;
-	set_stat(drv, "requests_per_cycle", dev, n);
+	if (groups == 1)
+		set_stat(drv, "requests_per_cycle", dev, n);
 }
 
 /* Makes the splits the last cycle found part of the plan. */
@@ -1540,6 +1561,44 @@ static int parse_device(struct mb_driver *drv, const cJSON *obj, const struct mb
 	return 0;
 }
 
+/* True when OBJ's KEY is the string VALUE; reads without marking the key as known. */
+static bool key_is(const cJSON *obj, const char *key, const char *value)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(item) && strcmp(item->valuestring, value) == 0;
+}
+
+/*
+ * Declares the point of OBJ. A coil, a discrete input or a point of type
+ * "bool" is a bool without kind = "bool" being written: it holds a bit,
+ * and MQTT must send true/false. The host reads the kind from the point's
+ * table and ABI 1.0 has no other way to tell it, so a "kind" item is put
+ * into the table for the call and taken out again: the tree is as it was
+ * (reload compares it), and the item carries no position, so no message
+ * can point at it. Only during create, on the loop thread.
+ */
+static int declare(struct mb_driver *drv, struct mb_device *dev, const cJSON *obj, uint32_t *ret)
+{
+	bool implied = !cJSON_GetObjectItemCaseSensitive(obj, "kind") &&
+	               (key_is(obj, "table", "coil") || key_is(obj, "table", "discrete_input") ||
+	                key_is(obj, "type", "bool"));
+	cJSON *table = (cJSON *)obj, *kind = NULL;
+	int r;
+
+	if (implied) {
+		kind = cJSON_CreateString("bool");
+		if (!kind || !cJSON_AddItemToObject(table, "kind", kind)) {
+			cJSON_Delete(kind);
+			return -ENOMEM;
+		}
+	}
+	r = drv->api->declare_point(drv->host, dev->name, obj, ret);
+	if (kind)
+		cJSON_Delete(cJSON_DetachItemViaPointer(table, kind));
+	return r;
+}
+
 static int parse_point(struct mb_driver *drv, const cJSON *obj, struct mb_device *dev,
                        struct mb_point *p)
 {
@@ -1554,7 +1613,7 @@ static int parse_point(struct mb_driver *drv, const cJSON *obj, struct mb_device
 	p->dev = dev;
 	p->bit = -1;
 	p->order = MB_ABCD;
-	r = api->declare_point(host, dev->name, obj, &p->id);
+	r = declare(drv, dev, obj, &p->id);
 	if (r < 0)
 		return r;
 
