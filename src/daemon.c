@@ -78,6 +78,30 @@ void settings_done(struct settings *s) {
 	memset(s, 0, sizeof(*s));
 }
 
+/*
+ * The plugin directory when the config names none: the installed one, or
+ * the build's plugins/ when this is the binary of the build tree itself
+ * (its /proc/self/exe lies in the build's src/), so that a first run from a
+ * clone works as the README shows. The trusted-directory checks apply to
+ * either when the plugins load.
+ */
+static const char *default_plugin_dir(void) {
+	char exe[PATH_MAX], src[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return M2M_PLUGIN_DIR;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return M2M_PLUGIN_DIR;
+	*slash = '\0';
+	if (!realpath(M2M_BUILD_SRC_DIR, src) || strcmp(exe, src) != 0 ||
+	    access(M2M_BUILD_PLUGIN_DIR, F_OK) < 0)
+		return M2M_PLUGIN_DIR;
+	return M2M_BUILD_PLUGIN_DIR;
+}
+
 int settings_parse(config *c, const char *config_path, struct settings *s) {
 	static const char *const levels[] = { "error", "warning", "notice", "info", "debug", NULL };
 	static const char *const syncs[] = { "normal", "full", NULL };
@@ -113,7 +137,7 @@ int settings_parse(config *c, const char *config_path, struct settings *s) {
 		return config_error(c, cJSON_GetObjectItemCaseSensitive(gw, "id"),
 		                    "expected a gateway id of 1 to 64 letters, digits, '_', '-' or '.', "
 		                    "got \"%s\"", id);
-	if ((err = config_string(c, gw, "plugin_dir", M2M_PLUGIN_DIR, &dir)) < 0)
+	if ((err = config_string(c, gw, "plugin_dir", default_plugin_dir(), &dir)) < 0)
 		return err;
 	if ((err = config_enum(c, gw, "log_level", levels, -1, &level)) < 0)
 		return err;
@@ -1177,6 +1201,7 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	}
 	d->loop = &loop;
 
+	log_info("plugins from %s", d->settings.plugin_dir);
 	for (size_t i = 0; i < d->settings.n_drivers; i++) {
 		struct m2m_host *drv;
 		err = driver_create(d, d->reg, false, d->cfg, &d->settings.drivers[i], &drv, &error);
