@@ -86,6 +86,9 @@ static void test_format(void) {
 	ASSERT_STR_EQ(format_duration(7 * 86400000000LL, buf, sizeof(buf)), "7d");
 	ASSERT_STR_EQ(format_duration(3600000000LL, buf, sizeof(buf)), "1h");
 	ASSERT_STR_EQ(format_duration(1500, buf, sizeof(buf)), "1500us");
+	ASSERT_STR_EQ(format_duration(457924, buf, sizeof(buf)), "458ms");
+	ASSERT_STR_EQ(format_duration(12345678, buf, sizeof(buf)), "12346ms");
+	ASSERT_STR_EQ(format_duration(9999, buf, sizeof(buf)), "9999us");
 }
 
 static void test_json_numbers(void) {
