@@ -620,6 +620,12 @@ static int rules_publish(void *ctx, const char *topic, const char *payload, int 
 	return mqtt_publish(d->mqtt, topic, payload, qos, retain);
 }
 
+static const char *rules_topic_prefix(void *ctx) {
+	struct daemon *d = ctx;
+
+	return d->mqtt ? mqtt_topic_prefix(d->mqtt) : "";
+}
+
 static void on_rules_timer(uv_timer_t *t) {
 	struct daemon *d = t->data;
 
@@ -654,6 +660,7 @@ static int apply_rules(struct daemon *d, rules_conf *rc) {
 		.write = rules_write,
 		.publish = rules_publish,
 		.gateway_id = d->settings.gateway_id,
+		.topic_prefix = rules_topic_prefix,
 	};
 	int err;
 

@@ -2286,6 +2286,10 @@ void mqtt_free(mqtt *m) {
 	free(m);
 }
 
+const char *mqtt_topic_prefix(const mqtt *m) {
+	return m->conf->prefix;
+}
+
 cJSON *mqtt_status_json(const mqtt *m) {
 	cJSON *o = cJSON_CreateObject(), *ob, *cmd, *tel;
 
