@@ -1140,8 +1140,16 @@ static int take_locks(struct daemon *d, const ctl_conf *cc) {
 				log_error("%s is in use by another m2md; not starting a second one", paths[i]);
 			return fd;
 		}
+		if (fd < 0 && i == 1) {
+			/* No lock where no socket can be made either: the control socket reports it. */
+			log_debug("cannot lock %s.lock: %s", paths[i], m2m_strerror(fd));
+			continue;
+		}
 		if (fd < 0) {
-			log_error("cannot lock %s.lock: %s", paths[i], m2m_strerror(fd));
+			log_error("%s: cannot open: cannot create the lock file %s.lock: %s%s", paths[i],
+			          paths[i], m2m_strerror(fd),
+			          fd == -EACCES || fd == -EPERM || fd == -EROFS || fd == -ENOENT ||
+			                  fd == -ENOTDIR ? " (directory missing or not writable)" : "");
 			return fd;
 		}
 		d->lock_fds[i] = fd;

@@ -66,5 +66,19 @@ def test_second_instance_refused():
         check(g.stop() == 0, "m2md exits 0")
 
 
+def test_socket_directory_missing():
+    """Where no socket can be made, there is no socket lock either: m2md runs
+    without its control socket, as before, locked on its database."""
+    g = Gateway("single-nosock", SIM)
+    g.socket = os.path.join(g.dir, "missing", "m2md.sock")
+    g.write_config(SIM)
+    g.start()
+    try:
+        wait_for(lambda: g.count("a/count") > 3, 10, "readings without a control socket")
+        check("control socket unavailable" in g.run_log(), "the socket's absence is logged")
+    finally:
+        check(g.stop() == 0, "m2md exits 0")
+
+
 if __name__ == "__main__":
-    main([test_second_instance_refused])
+    main([test_second_instance_refused, test_socket_directory_missing])
