@@ -574,16 +574,26 @@ static void print_status(const cJSON *s) {
 	printf("loop lag   p50 %.2f ms   p99 %.2f ms   max %.2f ms   readings %.0f (%.1f/s)\n",
 	       num(lag, "p50"), num(lag, "p99"), num(lag, "max"), num(s, "readings_in"),
 	       num(s, "readings_per_s"));
-	printf("\n%-16s %-8s %-10s %6s %10s %8s %9s  %s\n", "DRIVER", "PLUGIN", "STATE", "POINTS",
-	       "READINGS/S", "POLLS", "REQ/CYCLE", "LAST ERROR");
+	static const int widths[] = { 16, 8, 10, -6, -10, -8, -9, 0 };
+	static const char *const head[] = { "DRIVER", "PLUGIN", "STATE", "POINTS", "READINGS/S",
+		                            "POLLS", "REQ/CYCLE", " LAST ERROR" };
+
+	putchar('\n');
+	print_row(widths, head, ELEMENTSOF(head));
 	cJSON_ArrayForEach(x, drivers) {
 		const cJSON *stats = cJSON_GetObjectItemCaseSensitive(x, "stats");
 		const char *e = str(x, "last_error", "");
-		printf("%-16s %-8s %-10s %6.0f %10.1f %8s %9s  %s\n", str(x, "name", "?"),
-		       str(x, "plugin", "?"), str(x, "state", "?"), num(x, "points"),
-		       num(x, "readings_per_s"), format_count(stat_sum(stats, "polls"), b1, sizeof(b1)),
-		       format_count(stat_sum(stats, "requests_per_cycle"), b2, sizeof(b2)),
-		       e[0] ? e : "-");
+		char points[32], rate[32], last[256];
+		const char *cells[] = {
+			str(x, "name", "?"), str(x, "plugin", "?"), str(x, "state", "?"), points, rate,
+			format_count(stat_sum(stats, "polls"), b1, sizeof(b1)),
+			format_count(stat_sum(stats, "requests_per_cycle"), b2, sizeof(b2)), last,
+		};
+
+		snprintf(points, sizeof(points), "%.0f", num(x, "points"));
+		snprintf(rate, sizeof(rate), "%.1f", num(x, "readings_per_s"));
+		snprintf(last, sizeof(last), " %s", e[0] ? e : "-");
+		print_row(widths, cells, ELEMENTSOF(cells));
 	}
 	if (cJSON_GetArraySize(drivers) == 0)
 		printf("(no drivers configured)\n");
@@ -884,11 +894,13 @@ static int cmd_tail(const struct opts *o, const char *pattern) {
 		if (cJSON_GetObjectItemCaseSensitive(j, "dropped"))
 			printf("(%.0f readings dropped: this terminal did not keep up)\n", num(j, "dropped"));
 		else if (j) {
-			const char *unit = str(j, "unit", "");
-			printf("%s %-32s %14s %-8s %s\n", format_time((int64_t)num(j, "ts"), b1, sizeof(b1)),
-			       str(j, "point", "?"),
-			       format_value(cJSON_GetObjectItemCaseSensitive(j, "value"), b2, sizeof(b2)),
-			       unit, str(j, "quality", "?"));
+			static const int widths[] = { 24, 32, -14, 8, 0 };
+			const char *cells[] = {
+				format_time((int64_t)num(j, "ts"), b1, sizeof(b1)), str(j, "point", "?"),
+				format_value(cJSON_GetObjectItemCaseSensitive(j, "value"), b2, sizeof(b2)),
+				str(j, "unit", ""), str(j, "quality", "?"),
+			};
+			print_row(widths, cells, ELEMENTSOF(cells));
 		}
 		cJSON_Delete(j);
 	}
