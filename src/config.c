@@ -26,6 +26,7 @@
 
 #include "config-toml.h"
 #include "config.h"
+#include "fmt.h"
 #include "util.h"
 
 /*
@@ -398,10 +399,7 @@ static void format_double(double d, char *buf, size_t n) {
 	else if (isinf(d))
 		snprintf(buf, n, "%sinf", d < 0 ? "-" : "");
 	else {
-		/* The shortest form that reads back as the same value. */
-		snprintf(buf, n, "%.15g", d);
-		if (strtod(buf, NULL) != d)
-			snprintf(buf, n, "%.17g", d);
+		fmt_double(d, buf, n);
 	}
 }
 

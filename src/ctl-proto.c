@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "fmt.h"
 #include "util.h"
 
 /* Errno values a reply may carry by name; anything else travels as "EIO". */
@@ -125,7 +126,7 @@ void ctl_request_done(struct ctl_request *r) {
 }
 
 char *ctl_line(const cJSON *item, size_t *ret_len) {
-	char *s = cJSON_PrintUnformatted(item), *line;
+	char *s = json_print(item, false), *line;
 	size_t n;
 
 	if (!s)

@@ -40,6 +40,7 @@
 #define DEFAULT_GROUP "m2md"
 #define DEFAULT_TIMEOUT_US (5 * 1000000LL)
 #define DEFAULT_MAX_CLIENTS 64
+#define DEFAULT_IDLE_TIMEOUT_US (60 * 1000000LL)
 #define DEFAULT_TAIL_BUFFER (256u * 1024u)
 #define LISTEN_BACKLOG 64
 /* The first read buffer of a client; it doubles up to max_request. */
@@ -63,6 +64,7 @@ struct ctl_conf {
 	uint64_t max_request;
 	int64_t timeout_us;
 	int64_t max_clients;
+	int64_t idle_timeout_us;
 	uint64_t tail_buffer;
 };
 
@@ -95,9 +97,12 @@ struct conn {
 	char *tail_filter; /* fnmatch pattern or NULL for all points */
 	uint64_t tail_dropped;
 
+	int64_t active_us; /* mono; the last request began or ended */
+
 	bool reading;
 	bool busy;       /* a request is in flight */
 	bool timer_armed;
+	bool idle_armed; /* ... for idle_timeout, not request_timeout */
 	bool tail;
 	bool eof;
 	bool close_after_write;
@@ -133,6 +138,7 @@ struct ctl_server {
 
 	/* Counters shown in status under "control". */
 	uint64_t accepted, refused, busy_refused, requests, errors, oversize, timeouts;
+	uint64_t idle_closed, evicted;
 	uint64_t tail_lines, tail_dropped;
 };
 
@@ -232,7 +238,7 @@ static int parse_mode(const char *s, unsigned *ret) {
 	return 0;
 }
 
-int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
+int ctl_conf_parse(config *c, const cJSON *root, const char *config_file, ctl_conf **ret) {
 	const cJSON *t, *item;
 	const char *sock, *mode, *group;
 	ctl_conf *cc;
@@ -249,15 +255,20 @@ int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
 	if ((r = config_string(c, t, "socket", CTL_DEFAULT_SOCKET, &sock)) < 0)
 		goto fail;
 	item = cJSON_GetObjectItemCaseSensitive(t, "socket");
-	/*
-	 * Absolute, and short enough for sun_path together with the suffix of
-	 * the temporary name the socket is bound under before it is renamed.
-	 */
-	if (sock[0] != '/') {
-		r = config_error(c, item, "expected an absolute path, got \"%s\"", sock);
+	if (!sock[0]) {
+		r = config_error(c, item, "expected a path, got \"\"");
 		goto fail;
 	}
-	if (strlen(sock) + 16 > sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+	cc->socket = path_relative_to(config_file, sock);
+	if (!cc->socket) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/*
+	 * Short enough for sun_path together with the suffix of the temporary
+	 * name the socket is bound under before it is renamed.
+	 */
+	if (strlen(cc->socket) + 16 > sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
 		r = config_error(c, item, "expected a path of at most %zu bytes for a Unix socket",
 		                 sizeof(((struct sockaddr_un *)NULL)->sun_path) - 16);
 		goto fail;
@@ -327,16 +338,18 @@ int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
 	}
 	if ((r = config_int(c, t, "max_clients", DEFAULT_MAX_CLIENTS, 1, 4096, &cc->max_clients)) < 0)
 		goto fail;
+	if ((r = config_duration(c, t, "idle_timeout", DEFAULT_IDLE_TIMEOUT_US, &cc->idle_timeout_us)) < 0)
+		goto fail;
+	if (cc->idle_timeout_us < 100000 || cc->idle_timeout_us > 24 * 3600 * 1000000LL) {
+		r = config_error(c, cJSON_GetObjectItemCaseSensitive(t, "idle_timeout"),
+		                 "expected idle_timeout between 100ms and 24h");
+		goto fail;
+	}
 	if ((r = config_size(c, t, "tail_buffer", DEFAULT_TAIL_BUFFER, &cc->tail_buffer)) < 0)
 		goto fail;
 	if (cc->tail_buffer < 4096 || cc->tail_buffer > 64u * 1024 * 1024) {
 		r = config_error(c, cJSON_GetObjectItemCaseSensitive(t, "tail_buffer"),
 		                 "expected tail_buffer between 4KiB and 64MiB");
-		goto fail;
-	}
-	cc->socket = strdup(sock);
-	if (!cc->socket) {
-		r = -ENOMEM;
 		goto fail;
 	}
 	*ret = cc;
@@ -345,6 +358,10 @@ int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret) {
 fail:
 	ctl_conf_free(cc);
 	return r < 0 ? r : -EINVAL;
+}
+
+const char *ctl_conf_socket(const ctl_conf *cc) {
+	return cc->socket;
 }
 
 void ctl_conf_free(ctl_conf *cc) {
@@ -501,6 +518,13 @@ static void on_timeout(uv_timer_t *t) {
 	struct conn *c = t->data;
 
 	c->timer_armed = false;
+	if (c->idle_armed) {
+		/* Nothing asked for idle_timeout: the slot goes back to the pool. */
+		c->idle_armed = false;
+		c->s->idle_closed++;
+		conn_close(c);
+		return;
+	}
 	c->s->timeouts++;
 	if (c->busy) {
 		/* The write may still happen: say so, the client must not assume it failed. */
@@ -594,7 +618,10 @@ static void on_write_done(int status, const char *error_text, void *arg) {
 		uv_timer_stop(&c->timer);
 		c->timer_armed = false;
 	}
-	if (status < 0)
+	/* A driver that refused before anything went on the wire says so: "refused: value ...". */
+	if (status < 0 && error_text && startswith(error_text, "refused: "))
+		reply_error(c, status, "write %s %s", c->req.point, error_text);
+	else if (status < 0)
 		reply_error(c, status, "write %s failed: %s", c->req.point,
 		            error_text ? error_text : m2m_strerror(status));
 	else
@@ -620,6 +647,8 @@ static void add_control_stats(ctl_server *s, cJSON *status) {
 	cJSON_AddNumberToObject(o, "errors", (double)s->errors);
 	cJSON_AddNumberToObject(o, "oversize", (double)s->oversize);
 	cJSON_AddNumberToObject(o, "timeouts", (double)s->timeouts);
+	cJSON_AddNumberToObject(o, "idle_closed", (double)s->idle_closed);
+	cJSON_AddNumberToObject(o, "evicted", (double)s->evicted);
 	cJSON_AddNumberToObject(o, "tail_lines", (double)s->tail_lines);
 	cJSON_AddNumberToObject(o, "tail_dropped", (double)s->tail_dropped);
 }
@@ -694,11 +723,16 @@ static void conn_request(struct conn *c, const char *line, size_t n) {
 			free(pw);
 			c->pw = NULL;
 			c->busy = false;
+			char why[256];
+
 			if (r == -ENOENT)
 				reply_error(c, r, "unknown point '%s'", c->req.point);
 			else
-				reply_error(c, r, "write %s = %g refused: %s", c->req.point, c->req.value,
-				            m2m_strerror(r));
+				reply_error(c, r, "write %s refused: %s", c->req.point,
+				            env->write_refusal ? env->write_refusal(env->ctx, c->req.point,
+				                                                    c->req.value, r, why,
+				                                                    sizeof(why))
+				                               : m2m_strerror(r));
 		}
 		/* Otherwise on_write_done answers, possibly already done. */
 	} else if (strcmp(cmd, "rules") == 0) {
@@ -786,7 +820,7 @@ static void conn_process(struct conn *c) {
 		}
 		if (c->timer_armed) {
 			uv_timer_stop(&c->timer);
-			c->timer_armed = false;
+			c->timer_armed = c->idle_armed = false;
 		}
 		/* Blank lines are keep-alives, not requests. */
 		if (line_len > 0)
@@ -810,13 +844,29 @@ static void conn_process(struct conn *c) {
 		}
 		return;
 	}
-	/* A request in flight, or one that has begun to arrive, runs against the clock. */
-	if ((c->busy || (c->len > 0 && !c->tail)) && !c->timer_armed) {
-		uv_timer_start(&c->timer, on_timeout, (uint64_t)(s->conf->timeout_us / 1000), 0);
-		c->timer_armed = true;
-	} else if (!c->busy && (c->len == 0 || c->tail) && c->timer_armed) {
-		uv_timer_stop(&c->timer);
-		c->timer_armed = false;
+	/*
+	 * A request in flight, or one that has begun to arrive, runs against
+	 * request_timeout; a client that asks nothing against idle_timeout
+	 * (a tail client is never idle: it is being served).
+	 */
+	if (c->busy || (c->len > 0 && !c->tail)) {
+		if (c->idle_armed) {
+			uv_timer_stop(&c->timer);
+			c->timer_armed = c->idle_armed = false;
+		}
+		if (!c->timer_armed) {
+			uv_timer_start(&c->timer, on_timeout, (uint64_t)(s->conf->timeout_us / 1000), 0);
+			c->timer_armed = true;
+		}
+	} else if (c->tail) {
+		if (c->timer_armed) {
+			uv_timer_stop(&c->timer);
+			c->timer_armed = c->idle_armed = false;
+		}
+	} else if (!c->idle_armed) {
+		c->active_us = mono_us();
+		uv_timer_start(&c->timer, on_timeout, (uint64_t)(s->conf->idle_timeout_us / 1000), 0);
+		c->timer_armed = c->idle_armed = true;
 	}
 	/* Backpressure: read more only when the last answer is out and nothing is in flight. */
 	bool want = !c->eof && (c->tail || (!c->busy && c->out_bytes < out_limit(c)));
@@ -895,6 +945,39 @@ static void log_refusal(ctl_server *s, const struct ucred *cr) {
 	s->refusals_unlogged = 0;
 }
 
+/*
+ * Makes room for the new client NEW when every slot is taken: the client
+ * idle the longest (no request in flight or arriving, not tailing) is told
+ * and closed, so idle connections cannot lock operators out. Returns false
+ * when every other client is busy. Bounded by max_clients, and only runs
+ * when they are all taken.
+ */
+static bool evict_idle(ctl_server *s, struct conn *new) {
+	struct conn *oldest = NULL;
+	int64_t idle;
+
+	for (struct conn *c = s->conns; c; c = c->next)
+		if (c != new && c->idle_armed && !c->close_after_write &&
+		    (!oldest || c->active_us < oldest->active_us))
+			oldest = c;
+	if (!oldest)
+		return false;
+	s->evicted++;
+	uv_timer_stop(&oldest->timer);
+	oldest->timer_armed = oldest->idle_armed = false;
+	/* One that does not even read its replies is closed without a word. */
+	if (oldest->out_bytes > 0) {
+		conn_close(oldest);
+		return true;
+	}
+	idle = mono_us() - oldest->active_us;
+	reply_error(oldest, -EBUSY, "closed after %s idle: every client slot (max_clients = %" PRId64
+	            ") was taken", format_duration(idle - idle % 1000, (char[32]){ 0 }, 32),
+	            s->conf->max_clients);
+	oldest->close_after_write = true;
+	return true;
+}
+
 static void on_connection(uv_stream_t *listener, int status) {
 	ctl_server *s = listener->data;
 	struct ucred cr = { 0 };
@@ -935,7 +1018,7 @@ static void on_connection(uv_stream_t *listener, int status) {
 		c->close_after_write = true;
 		return;
 	}
-	if (s->n_clients > (size_t)s->conf->max_clients) {
+	if (s->n_clients > (size_t)s->conf->max_clients && !evict_idle(s, c)) {
 		s->busy_refused++;
 		reply_error(c, -EBUSY, "too many clients (max_clients = %" PRId64 ")",
 		            s->conf->max_clients);

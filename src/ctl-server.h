@@ -22,9 +22,15 @@ struct point;
 /* The parsed [control] table; immutable once parsed. */
 typedef struct ctl_conf ctl_conf;
 
-/* Parses [control] of ROOT (absent: defaults). Never NULL on success. */
-int ctl_conf_parse(config *c, const cJSON *root, ctl_conf **ret);
+/*
+ * Parses [control] of ROOT (absent: defaults). A relative socket path is
+ * relative to the directory of CONFIG_FILE, like every path of the config.
+ * Never NULL on success.
+ */
+int ctl_conf_parse(config *c, const cJSON *root, const char *config_file, ctl_conf **ret);
 void ctl_conf_free(ctl_conf *cc);
+/* The socket's path, absolute or as given beside a config without a directory. */
+const char *ctl_conf_socket(const ctl_conf *cc);
 
 /* What the server needs from the daemon; all called on the loop thread. */
 struct ctl_env {
@@ -39,6 +45,9 @@ struct ctl_env {
 	/* A write through every check (daemon_write). */
 	int (*write)(void *ctx, const char *origin, const char *point, double value,
 	             void (*cb)(int status, const char *error_text, void *arg), void *arg);
+	/* Words for a write that WRITE refused with ERR, into BUF (NULL: errno text). */
+	const char *(*write_refusal)(void *ctx, const char *point, double value, int err, char *buf,
+	                             size_t n);
 	/* Rule states (ALL: normal ones too); NULL when there are no rules; caller frees. */
 	cJSON *(*rules)(void *ctx, bool all);
 	/* Acknowledges a latched alarm; returns how many, or a negative errno. */

@@ -14,8 +14,10 @@
 
 #include "driver.h"
 #include "error.h"
+#include "fmt.h"
 #include "log.h"
 #include "m2m-build.h"
+#include "pidlock.h"
 #include "util.h"
 
 /* How long shutdown waits for drivers whose bus is stuck in a blocking call. */
@@ -76,6 +78,30 @@ void settings_done(struct settings *s) {
 	memset(s, 0, sizeof(*s));
 }
 
+/*
+ * The plugin directory when the config names none: the installed one, or
+ * the build's plugins/ when this is the binary of the build tree itself
+ * (its /proc/self/exe lies in the build's src/), so that a first run from a
+ * clone works as the README shows. The trusted-directory checks apply to
+ * either when the plugins load.
+ */
+static const char *default_plugin_dir(void) {
+	char exe[PATH_MAX], src[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+
+	if (n <= 0)
+		return M2M_PLUGIN_DIR;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return M2M_PLUGIN_DIR;
+	*slash = '\0';
+	if (!realpath(M2M_BUILD_SRC_DIR, src) || strcmp(exe, src) != 0 ||
+	    access(M2M_BUILD_PLUGIN_DIR, F_OK) < 0)
+		return M2M_PLUGIN_DIR;
+	return M2M_BUILD_PLUGIN_DIR;
+}
+
 int settings_parse(config *c, const char *config_path, struct settings *s) {
 	static const char *const levels[] = { "error", "warning", "notice", "info", "debug", NULL };
 	static const char *const syncs[] = { "normal", "full", NULL };
@@ -111,7 +137,7 @@ int settings_parse(config *c, const char *config_path, struct settings *s) {
 		return config_error(c, cJSON_GetObjectItemCaseSensitive(gw, "id"),
 		                    "expected a gateway id of 1 to 64 letters, digits, '_', '-' or '.', "
 		                    "got \"%s\"", id);
-	if ((err = config_string(c, gw, "plugin_dir", M2M_PLUGIN_DIR, &dir)) < 0)
+	if ((err = config_string(c, gw, "plugin_dir", default_plugin_dir(), &dir)) < 0)
 		return err;
 	if ((err = config_enum(c, gw, "log_level", levels, -1, &level)) < 0)
 		return err;
@@ -275,7 +301,7 @@ static int load_validated(struct daemon *d, struct loaded *ret, char **ret_error
 	err = mqtt_conf_parse(c, config_root(c), l.s.gateway_id, &l.mqtt);
 	if (err < 0)
 		goto fail;
-	err = ctl_conf_parse(c, config_root(c), &l.ctl);
+	err = ctl_conf_parse(c, config_root(c), d->config_path, &l.ctl);
 	if (err < 0)
 		goto fail;
 	err = registry_new(&scratch);
@@ -475,8 +501,56 @@ static void notify_status(struct daemon *d) {
 
 /* --- writes --- */
 
+/*
+ * Why a write of VALUE to NAME (the point P, NULL when unknown) was
+ * refused with ERR, in words a person acts on: "unknown point 'x/y'",
+ * "value 500 is above max 90". Into BUF; returns BUF.
+ */
+static const char *refusal_text(const struct point *p, const char *name, double value, int err,
+                                char *buf, size_t n) {
+	const struct m2m_host *drv = p ? p->owner : NULL;
+	char v[FMT_DOUBLE_MAX], lim[FMT_DOUBLE_MAX];
+
+	if (isfinite(value))
+		fmt_double(value, v, sizeof(v));
+	else
+		snprintf(v, sizeof(v), "%g", value);
+	if (!p || err == -ENOENT)
+		snprintf(buf, n, "unknown point '%s'", name);
+	else if (err == M2M_ENOTWRITABLE)
+		snprintf(buf, n, "point '%s' is not writable (writable = true in its config)", name);
+	else if (err == -EOPNOTSUPP && p->a.kind == POINT_STRING)
+		snprintf(buf, n, "point '%s' holds text; writes carry a number", name);
+	else if (err == -EOPNOTSUPP)
+		snprintf(buf, n, "driver '%s' cannot write", drv ? drv->name : "?");
+	else if (err == -EINVAL && p->a.kind == POINT_BOOL && isfinite(value))
+		snprintf(buf, n, "value %s for the bool point '%s': expected 0 or 1 (false/true)", v, name);
+	else if (err == -EINVAL)
+		snprintf(buf, n, "value %s is not a finite number", v);
+	else if (err == M2M_ELIMIT && !isnan(p->a.min) && value < p->a.min)
+		snprintf(buf, n, "value %s is below min %s of '%s'", v,
+		         (fmt_double(p->a.min, lim, sizeof(lim)), lim), name);
+	else if (err == M2M_ELIMIT)
+		snprintf(buf, n, "value %s is above max %s of '%s'", v,
+		         (fmt_double(p->a.max, lim, sizeof(lim)), lim), name);
+	else if (err == M2M_EDRIVERDOWN)
+		snprintf(buf, n, "driver '%s' of '%s' is %s", drv ? drv->name : "?", name,
+		         drv ? driver_state_name(drv->state) : "not running");
+	else
+		snprintf(buf, n, "%s", m2m_strerror(err));
+	return buf;
+}
+
+const char *daemon_write_refusal(struct daemon *d, const char *name, double value, int err,
+                                 char *buf, size_t n) {
+	struct point *p = registry_find(d->reg, name);
+
+	return refusal_text(p && p->declared ? p : NULL, name, value, err, buf, n);
+}
+
 static int refuse(struct daemon *d, const char *origin, struct point *p, const char *name,
                   double value, int err) {
+	char why[256];
 	struct store_event e = {
 		.ts_us = now_us(),
 		.kind = "write",
@@ -484,11 +558,11 @@ static int refuse(struct daemon *d, const char *origin, struct point *p, const c
 		.point = p ? p->id : 0,
 		.value = value,
 		.to_state = "refused",
-		.text = m2m_strerror(err),
+		.text = refusal_text(p, name, value, err, why, sizeof(why)),
 	};
 
 	d->writes_refused++;
-	log_warning("write %s = %g from %s refused: %s", name, value, origin, m2m_strerror(err));
+	log_warning("write %s from %s refused: %s", name, origin, why);
 	if (d->store)
 		store_put_event(d->store, &e);
 	return err;
@@ -546,6 +620,12 @@ static int rules_publish(void *ctx, const char *topic, const char *payload, int 
 	return mqtt_publish(d->mqtt, topic, payload, qos, retain);
 }
 
+static const char *rules_topic_prefix(void *ctx) {
+	struct daemon *d = ctx;
+
+	return d->mqtt ? mqtt_topic_prefix(d->mqtt) : "";
+}
+
 static void on_rules_timer(uv_timer_t *t) {
 	struct daemon *d = t->data;
 
@@ -580,6 +660,7 @@ static int apply_rules(struct daemon *d, rules_conf *rc) {
 		.write = rules_write,
 		.publish = rules_publish,
 		.gateway_id = d->settings.gateway_id,
+		.topic_prefix = rules_topic_prefix,
 	};
 	int err;
 
@@ -683,6 +764,11 @@ static cJSON *point_json(const struct point *p) {
 		else
 			cJSON_AddNullToObject(o, "value");
 		cJSON_AddStringToObject(o, "quality", quality_name(p->quality));
+		if (p->quality != M2M_QUALITY_GOOD && p->detail) {
+			char why[96];
+			cJSON_AddStringToObject(o, "detail", quality_detail(p->quality, p->detail, why,
+			                                                    sizeof(why)));
+		}
 	}
 	cJSON_AddNumberToObject(o, "readings", (double)p->readings);
 	return o;
@@ -735,6 +821,11 @@ static int ctl_ack(void *ctx, const char *rule, const char *point) {
 	return r;
 }
 
+static const char *ctl_write_refusal(void *ctx, const char *point, double value, int err,
+                                     char *buf, size_t n) {
+	return daemon_write_refusal(ctx, point, value, err, buf, n);
+}
+
 static void ctl_reload(void *ctx) {
 	reload(ctx);
 }
@@ -756,6 +847,7 @@ static void start_ctl(struct daemon *d, ctl_conf *cc) {
 		.points = ctl_points,
 		.read = ctl_read,
 		.write = rules_write,
+		.write_refusal = ctl_write_refusal,
 		.rules = ctl_rules,
 		.ack = ctl_ack,
 		.reload = ctl_reload,
@@ -1028,6 +1120,45 @@ static void seed_point(void *arg, uint32_t id, const char *name) {
 		log_warning("points table: ignoring duplicate row %u \"%s\"", id, name);
 }
 
+/*
+ * Locks the database and the control socket for this process; logs one line
+ * naming the running instance when another m2md holds either.
+ */
+static int take_locks(struct daemon *d, const ctl_conf *cc) {
+	const char *paths[2] = { d->settings.store_path, cc ? ctl_conf_socket(cc) : NULL };
+
+	for (size_t i = 0; i < ELEMENTSOF(paths); i++) {
+		pid_t owner = 0;
+		int fd;
+
+		if (!paths[i])
+			continue;
+		fd = pidlock_take(paths[i], &owner);
+		if (fd == -EWOULDBLOCK) {
+			if (owner > 0)
+				log_error("%s is in use by another m2md (pid %ld); not starting a second one",
+				          paths[i], (long)owner);
+			else
+				log_error("%s is in use by another m2md; not starting a second one", paths[i]);
+			return fd;
+		}
+		if (fd < 0 && i == 1) {
+			/* No lock where no socket can be made either: the control socket reports it. */
+			log_debug("cannot lock %s.lock: %s", paths[i], m2m_strerror(fd));
+			continue;
+		}
+		if (fd < 0) {
+			log_error("%s: cannot open: cannot create the lock file %s.lock: %s%s", paths[i],
+			          paths[i], m2m_strerror(fd),
+			          fd == -EACCES || fd == -EPERM || fd == -EROFS || fd == -ENOENT ||
+			                  fd == -ENOTDIR ? " (directory missing or not writable)" : "");
+			return fd;
+		}
+		d->lock_fds[i] = fd;
+	}
+	return 0;
+}
+
 int daemon_run(const char *path, const char *confd_dir, int log_level_override) {
 	struct daemon *d;
 	uv_loop_t loop;
@@ -1043,6 +1174,7 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	d->confd_dir = confd_dir;
 	d->log_level_override = log_level_override;
 	d->started_us = mono_us();
+	d->lock_fds[0] = d->lock_fds[1] = -1;
 	if (!d->config_path)
 		goto out_free;
 
@@ -1058,6 +1190,9 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	memset(&l.s, 0, sizeof(l.s));
 	apply_log_level(d);
 	if ((err = registry_new(&d->reg)) < 0)
+		goto out_free;
+	/* Before anything touches the database or the socket: a second m2md on them stops here. */
+	if (take_locks(d, l.ctl) < 0)
 		goto out_free;
 	err = store_open(&d->settings.store, &d->store, &error);
 	if (err < 0) {
@@ -1083,6 +1218,7 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	}
 	d->loop = &loop;
 
+	log_info("plugins from %s", d->settings.plugin_dir);
 	for (size_t i = 0; i < d->settings.n_drivers; i++) {
 		struct m2m_host *drv;
 		err = driver_create(d, d->reg, false, d->cfg, &d->settings.drivers[i], &drv, &error);
@@ -1174,6 +1310,9 @@ out_free:
 		settings_done(&d->settings);
 		config_ref_put(d->cfg);
 	}
+	/* Last: until the database is closed, no second m2md may open it. */
+	for (size_t i = 0; i < ELEMENTSOF(d->lock_fds); i++)
+		pidlock_release(d->lock_fds[i]);
 	free(d->config_path);
 	free(d);
 	return code;

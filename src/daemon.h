@@ -78,6 +78,7 @@ struct daemon {
 	unsigned retiring;         /* instances being stopped */
 	int log_level_override;    /* from the command line, or -1 */
 	int exit_code;
+	int lock_fds[2];           /* pidlock of the database and of the socket, or -1 */
 
 	int64_t started_us;        /* monotonic */
 	uint64_t readings_in;      /* readings submitted by drivers */
@@ -138,6 +139,13 @@ typedef void (*daemon_write_cb)(int status, const char *error_text, void *arg);
  */
 int daemon_write(struct daemon *d, const char *origin, const char *name, double value,
                  daemon_write_cb cb, void *arg);
+
+/*
+ * Why daemon_write refused VALUE for NAME with ERR, in words ("unknown point
+ * 'x/y'", "value 500 is above max 90 of 'boiler1/setpoint'"), into BUF.
+ */
+const char *daemon_write_refusal(struct daemon *d, const char *name, double value, int err,
+                                 char *buf, size_t n);
 
 /* Starts a reload as SIGHUP does. Loop thread. */
 void daemon_reload(struct daemon *d);

@@ -31,6 +31,7 @@
 #include "config.h"
 #include "ctl-proto.h"
 #include "error.h"
+#include "fmt.h"
 #include "m2m-build.h"
 #include "point.h"
 #include "util.h"
@@ -386,13 +387,68 @@ static const char *str(const cJSON *o, const char *key, const char *def) {
 }
 
 static int print_json(const cJSON *j) {
-	char *s = cJSON_Print(j);
+	char *s = json_print(j, true);
 
 	if (!s)
 		return fail(EXIT_FAIL, "out of memory");
 	puts(s);
 	free(s);
 	return EXIT_OK;
+}
+
+/* Display width of S, counted in UTF-8 code points ("°C" is 2, not 3). */
+static size_t text_width(const char *s) {
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += ((unsigned char)*s & 0xc0) != 0x80;
+	return n;
+}
+
+/*
+ * Prints S in a column of WIDTH code points, left aligned (right when
+ * RIGHT), cut with "…" when longer, so one long value cannot shift the
+ * columns after it. The full text is in --json and --csv.
+ */
+static void print_cell(const char *s, size_t width, bool right) {
+	size_t w = text_width(s);
+
+	if (w > width) {
+		size_t keep = width ? width - 1 : 0, i = 0;
+		const char *p = s;
+
+		/* Cut at a code point boundary. */
+		for (; *p; p++) {
+			if (((unsigned char)*p & 0xc0) != 0x80 && i++ == keep)
+				break;
+		}
+		fwrite(s, 1, (size_t)(p - s), stdout);
+		if (width)
+			fputs("…", stdout);
+		return;
+	}
+	if (right)
+		printf("%*s", (int)(width - w), "");
+	fputs(s, stdout);
+	if (!right)
+		printf("%*s", (int)(width - w), "");
+}
+
+/*
+ * One table row: WIDTHS[i] > 0 is a left-aligned column of that many code
+ * points, < 0 a right-aligned one, 0 the last column, printed whole.
+ * Columns are separated by one space.
+ */
+static void print_row(const int *widths, const char *const *cells, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		if (i)
+			putchar(' ');
+		if (widths[i] == 0)
+			fputs(cells[i], stdout);
+		else
+			print_cell(cells[i], (size_t)abs(widths[i]), widths[i] < 0);
+	}
+	putchar('\n');
 }
 
 /* "2024-05-01T12:00:00.123Z" for µs since the epoch. */
@@ -445,12 +501,38 @@ static const char *format_bytes(double b, char *buf, size_t n) {
 
 /* A value as a person reads it: integers without ".0", others with up to 6 digits. */
 static const char *format_value(const cJSON *v, char *buf, size_t n) {
+	/* The text itself: a copy into BUF would cut a long one, maybe inside a character. */
 	if (cJSON_IsString(v))
-		snprintf(buf, n, "%s", v->valuestring);
-	else if (cJSON_IsNumber(v))
+		return v->valuestring;
+	if (cJSON_IsNumber(v))
 		snprintf(buf, n, "%.6g", v->valuedouble);
 	else
 		snprintf(buf, n, "-");
+	return buf;
+}
+
+/* When a rule's state began; "-" for a rule that never left normal (since_us 0). */
+static const char *format_since(const cJSON *rule, char *buf, size_t n) {
+	double since = num(rule, "since_us");
+
+	if (!isfinite(since) || since <= 0) {
+		snprintf(buf, n, "-");
+		return buf;
+	}
+	return format_time((int64_t)since, buf, n);
+}
+
+/*
+ * A reading's quality, with the reason's detail when there is one:
+ * "device_error: illegal data address (2)".
+ */
+static const char *format_quality(const cJSON *p, char *buf, size_t n) {
+	const char *q = str(p, "quality", "-"), *why = str(p, "detail", "");
+
+	if (why[0])
+		snprintf(buf, n, "%s: %s", q, why);
+	else
+		snprintf(buf, n, "%s", q);
 	return buf;
 }
 
@@ -492,16 +574,26 @@ static void print_status(const cJSON *s) {
 	printf("loop lag   p50 %.2f ms   p99 %.2f ms   max %.2f ms   readings %.0f (%.1f/s)\n",
 	       num(lag, "p50"), num(lag, "p99"), num(lag, "max"), num(s, "readings_in"),
 	       num(s, "readings_per_s"));
-	printf("\n%-16s %-8s %-10s %6s %10s %8s %9s  %s\n", "DRIVER", "PLUGIN", "STATE", "POINTS",
-	       "READINGS/S", "POLLS", "REQ/CYCLE", "LAST ERROR");
+	static const int widths[] = { 16, 8, 10, -6, -10, -8, -9, 0 };
+	static const char *const head[] = { "DRIVER", "PLUGIN", "STATE", "POINTS", "READINGS/S",
+		                            "POLLS", "REQ/CYCLE", " LAST ERROR" };
+
+	putchar('\n');
+	print_row(widths, head, ELEMENTSOF(head));
 	cJSON_ArrayForEach(x, drivers) {
 		const cJSON *stats = cJSON_GetObjectItemCaseSensitive(x, "stats");
 		const char *e = str(x, "last_error", "");
-		printf("%-16s %-8s %-10s %6.0f %10.1f %8s %9s  %s\n", str(x, "name", "?"),
-		       str(x, "plugin", "?"), str(x, "state", "?"), num(x, "points"),
-		       num(x, "readings_per_s"), format_count(stat_sum(stats, "polls"), b1, sizeof(b1)),
-		       format_count(stat_sum(stats, "requests_per_cycle"), b2, sizeof(b2)),
-		       e[0] ? e : "-");
+		char points[32], rate[32], last[256];
+		const char *cells[] = {
+			str(x, "name", "?"), str(x, "plugin", "?"), str(x, "state", "?"), points, rate,
+			format_count(stat_sum(stats, "polls"), b1, sizeof(b1)),
+			format_count(stat_sum(stats, "requests_per_cycle"), b2, sizeof(b2)), last,
+		};
+
+		snprintf(points, sizeof(points), "%.0f", num(x, "points"));
+		snprintf(rate, sizeof(rate), "%.1f", num(x, "readings_per_s"));
+		snprintf(last, sizeof(last), " %s", e[0] ? e : "-");
+		print_row(widths, cells, ELEMENTSOF(cells));
 	}
 	if (cJSON_GetArraySize(drivers) == 0)
 		printf("(no drivers configured)\n");
@@ -535,7 +627,7 @@ static void print_status(const cJSON *s) {
 		printf("  %-20s %-28s %-8s %-9s %10s  since %s\n", str(x, "rule", "?"),
 		       str(x, "point", "?"), str(x, "state", "?"), str(x, "severity", "?"),
 		       format_value(cJSON_GetObjectItemCaseSensitive(x, "value"), b1, sizeof(b1)),
-		       format_time((int64_t)num(x, "since_us"), b2, sizeof(b2)));
+		       format_since(x, b2, sizeof(b2)));
 	}
 }
 
@@ -572,7 +664,7 @@ static int cmd_status(const struct opts *o) {
 		r = call_once(o, "status", NULL, &res);
 		if (r == EXIT_OK) {
 			if (o->json) {
-				char *line = cJSON_PrintUnformatted(res);
+				char *line = json_print(res, false);
 				if (line)
 					puts(line);
 				free(line);
@@ -594,7 +686,7 @@ static int cmd_status(const struct opts *o) {
 static int cmd_points(const struct opts *o) {
 	cJSON *args = cJSON_CreateObject(), *res = NULL;
 	const cJSON *p;
-	char b1[64], b2[64];
+	char b1[64], b2[64], b3[96];
 	int r;
 
 	if (!args)
@@ -609,12 +701,21 @@ static int cmd_points(const struct opts *o) {
 		cJSON_Delete(res);
 		return r;
 	}
-	printf("%-32s %14s %-8s %-12s %8s  %s\n", "POINT", "VALUE", "UNIT", "QUALITY", "AGE", "W");
+	/* Quality last: with its reason ("device_error: illegal data address (2)") it has no fixed width. */
+	static const int widths[] = { 32, -14, 8, -9, 1, 0 };
+	static const char *const head[] = { "POINT", "VALUE", "UNIT", "AGE", "W", "QUALITY" };
+
+	print_row(widths, head, ELEMENTSOF(head));
 	cJSON_ArrayForEach(p, res) {
-		printf("%-32s %14s %-8s %-12s %8s  %s\n", str(p, "name", "?"),
-		       format_value(cJSON_GetObjectItemCaseSensitive(p, "value"), b1, sizeof(b1)),
-		       str(p, "unit", ""), str(p, "quality", "-"), format_age(num(p, "ts"), b2, sizeof(b2)),
-		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "writable")) ? "w" : "");
+		const char *cells[] = {
+			str(p, "name", "?"),
+			format_value(cJSON_GetObjectItemCaseSensitive(p, "value"), b1, sizeof(b1)),
+			str(p, "unit", ""),
+			format_age(num(p, "ts"), b2, sizeof(b2)),
+			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "writable")) ? "w" : "",
+			format_quality(p, b3, sizeof(b3)),
+		};
+		print_row(widths, cells, ELEMENTSOF(cells));
 	}
 	cJSON_Delete(res);
 	return EXIT_OK;
@@ -622,7 +723,7 @@ static int cmd_points(const struct opts *o) {
 
 static int cmd_read(const struct opts *o, const char *point) {
 	cJSON *args = cJSON_CreateObject(), *res = NULL;
-	char b1[64], b2[64];
+	char b1[64], b2[64], b3[128];
 	int r;
 
 	if (!args || !cJSON_AddStringToObject(args, "point", point)) {
@@ -640,7 +741,7 @@ static int cmd_read(const struct opts *o, const char *point) {
 		else
 			printf("%s %s%s%s (%s, %s ago)\n", str(res, "name", point),
 			       format_value(cJSON_GetObjectItemCaseSensitive(res, "value"), b1, sizeof(b1)),
-			       unit[0] ? " " : "", unit, str(res, "quality", "?"),
+			       unit[0] ? " " : "", unit, format_quality(res, b3, sizeof(b3)),
 			       format_age(num(res, "ts"), b2, sizeof(b2)));
 	}
 	cJSON_Delete(res);
@@ -689,6 +790,9 @@ static int cmd_write(const struct opts *o, const char *point, const char *text) 
 }
 
 static int cmd_rules(const struct opts *o) {
+	static const int widths[] = { 20, 28, 8, 9, 5, -10, 0 };
+	static const char *const head[] = { "RULE", "POINT", "STATE", "SEVERITY", "LATCH", "VALUE",
+		                            "SINCE" };
 	cJSON *res = NULL;
 	const cJSON *x;
 	char b1[64], b2[64];
@@ -707,14 +811,17 @@ static int cmd_rules(const struct opts *o) {
 		if (cJSON_GetArraySize(res) == 0)
 			printf(o->all ? "no rules\n" : "no alarms: every rule is normal\n");
 		else
-			printf("%-20s %-28s %-8s %-9s %-5s %10s  %s\n", "RULE", "POINT", "STATE", "SEVERITY",
-			       "LATCH", "VALUE", "SINCE");
-		cJSON_ArrayForEach(x, res)
-			printf("%-20s %-28s %-8s %-9s %-5s %10s  %s\n", str(x, "rule", "?"),
-			       str(x, "point", "?"), str(x, "state", "?"), str(x, "severity", "?"),
-			       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "latch")) ? "yes" : "no",
-			       format_value(cJSON_GetObjectItemCaseSensitive(x, "value"), b1, sizeof(b1)),
-			       format_time((int64_t)num(x, "since_us"), b2, sizeof(b2)));
+			print_row(widths, head, ELEMENTSOF(head));
+		cJSON_ArrayForEach(x, res) {
+			const char *cells[] = {
+				str(x, "rule", "?"), str(x, "point", "?"), str(x, "state", "?"),
+				str(x, "severity", "?"),
+				cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(x, "latch")) ? "yes" : "no",
+				format_value(cJSON_GetObjectItemCaseSensitive(x, "value"), b1, sizeof(b1)),
+				format_since(x, b2, sizeof(b2)),
+			};
+			print_row(widths, cells, ELEMENTSOF(cells));
+		}
 	}
 	cJSON_Delete(res);
 	return r;
@@ -787,11 +894,13 @@ static int cmd_tail(const struct opts *o, const char *pattern) {
 		if (cJSON_GetObjectItemCaseSensitive(j, "dropped"))
 			printf("(%.0f readings dropped: this terminal did not keep up)\n", num(j, "dropped"));
 		else if (j) {
-			const char *unit = str(j, "unit", "");
-			printf("%s %-32s %14s %-8s %s\n", format_time((int64_t)num(j, "ts"), b1, sizeof(b1)),
-			       str(j, "point", "?"),
-			       format_value(cJSON_GetObjectItemCaseSensitive(j, "value"), b2, sizeof(b2)),
-			       unit, str(j, "quality", "?"));
+			static const int widths[] = { 24, 32, -14, 8, 0 };
+			const char *cells[] = {
+				format_time((int64_t)num(j, "ts"), b1, sizeof(b1)), str(j, "point", "?"),
+				format_value(cJSON_GetObjectItemCaseSensitive(j, "value"), b2, sizeof(b2)),
+				str(j, "unit", ""), str(j, "quality", "?"),
+			};
+			print_row(widths, cells, ELEMENTSOF(cells));
 		}
 		cJSON_Delete(j);
 	}
@@ -891,6 +1000,7 @@ static int cmd_history(const struct opts *o, const char *db_path, const char *po
 	int64_t since, until = INT64_MAX, id, n = 0;
 	const char *unit = "";
 	char *unit_copy = NULL;
+	bool is_string;
 	sqlite3_stmt *st = NULL;
 	sqlite3 *db;
 	int r;
@@ -904,7 +1014,7 @@ static int cmd_history(const struct opts *o, const char *db_path, const char *po
 	r = db_open(db_path, &db);
 	if (r != EXIT_OK)
 		return r;
-	if (sqlite3_prepare_v2(db, "SELECT id, unit FROM points WHERE name = ?", -1, &st, NULL)) {
+	if (sqlite3_prepare_v2(db, "SELECT id, unit, kind FROM points WHERE name = ?", -1, &st, NULL)) {
 		r = db_fail(db, db_path);
 		goto out;
 	}
@@ -920,6 +1030,9 @@ static int cmd_history(const struct opts *o, const char *db_path, const char *po
 		unit = unit_copy = strdup((const char *)sqlite3_column_text(st, 1));
 	if (!unit)
 		unit = "";
+	/* A string point's readings hold its text (or NULL when bad), not a number. */
+	is_string = sqlite3_column_text(st, 2) &&
+	            strcmp((const char *)sqlite3_column_text(st, 2), "string") == 0;
 	sqlite3_finalize(st);
 	st = NULL;
 	/* The ts index bounds the scan to the time range; the point filter runs inside it. */
@@ -941,28 +1054,48 @@ static int cmd_history(const struct opts *o, const char *db_path, const char *po
 		int64_t ts = sqlite3_column_int64(st, 0);
 		bool null = sqlite3_column_type(st, 1) == SQLITE_NULL;
 		double v = sqlite3_column_double(st, 1);
+		const char *text = is_string && !null ? (const char *)sqlite3_column_text(st, 1) : NULL;
 		const char *q = quality_name(sqlite3_column_int(st, 2));
-		char b[64];
+		char b[64], num[FMT_DOUBLE_MAX];
 
 		format_time(ts, b, sizeof(b));
+		fmt_double(null ? NAN : v, num, sizeof(num));
 		if (o->json) {
-			printf("%s\n{\"time\":\"%s\",\"ts\":%" PRId64 ",\"value\":", n ? "," : "", b, ts);
-			if (null || !isfinite(v))
-				printf("null");
-			else
-				printf("%.17g", v);
-			printf(",\"quality\":\"%s\"}", q);
+			cJSON *row = cJSON_CreateObject();
+			char *line;
+
+			if (!row || !cJSON_AddStringToObject(row, "time", b) ||
+			    !cJSON_AddNumberToObject(row, "ts", (double)ts) ||
+			    !(text ? cJSON_AddStringToObject(row, "value", text)
+			           : cJSON_AddRawToObject(row, "value", num)) ||
+			    !cJSON_AddStringToObject(row, "quality", q) || !(line = json_print(row, false))) {
+				cJSON_Delete(row);
+				r = fail(EXIT_FAIL, "out of memory");
+				goto out;
+			}
+			printf("%s\n%s", n ? "," : "", line);
+			free(line);
+			cJSON_Delete(row);
 		} else if (o->csv) {
 			printf("%s,%" PRId64 ",", b, ts);
-			if (!null)
-				printf("%.17g", v);
+			if (text)
+				csv_text(text);
+			else if (!null)
+				fputs(num, stdout);
 			putchar(',');
 			csv_text(unit);
 			printf(",%s\n", q);
 		} else {
 			if (n == 0)
 				printf("%-24s %14s %-8s %s\n", "TIME", "VALUE", "UNIT", "QUALITY");
-			printf("%-24s %14.6g %-8s %s\n", b, null ? NAN : v, unit, q);
+			printf("%-24s ", b);
+			if (text)
+				print_cell(text, 14, false);
+			else
+				printf("%14.6g", null ? NAN : v);
+			putchar(' ');
+			print_cell(unit, 8, false);
+			printf(" %s\n", q);
 		}
 		n++;
 	}

@@ -40,6 +40,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "fmt.h"
 #include "log.h"
 #include "point.h"
 #include "store.h"
@@ -299,15 +300,7 @@ static size_t json_escape(const char *s, char *out, size_t n) {
 }
 
 static int format_number(double v, char *buf, size_t n) {
-	int len;
-
-	if (!isfinite(v))
-		return snprintf(buf, n, "null");
-	/* The shortest of the two that reads back as the same double. */
-	len = snprintf(buf, n, "%.15g", v);
-	if (strtod(buf, NULL) != v)
-		len = snprintf(buf, n, "%.17g", v);
-	return len;
+	return fmt_double(v, buf, n);
 }
 
 static int format_ts(int64_t us, char *buf, size_t n) {
@@ -1163,7 +1156,7 @@ int mqtt_publish(mqtt *m, const char *topic, const char *payload, int qos, bool 
 	/* A JSON object gets the sequence number like telemetry does; other text cannot carry it. */
 	if (payload[0] == '{' && (o = cJSON_Parse(payload)) && cJSON_IsObject(o) &&
 	    !cJSON_GetObjectItemCaseSensitive(o, "seq") && cJSON_AddNumberToObject(o, "seq", (double)seq))
-		with_seq = cJSON_PrintUnformatted(o);
+		with_seq = json_print(o, false);
 	cJSON_Delete(o);
 	if (with_seq)
 		payload = with_seq;
@@ -1406,7 +1399,7 @@ static void batch_flush(mqtt *m) {
 		format_ts(now_us(), ts, sizeof(ts));
 		cJSON_AddStringToObject(o, "ts", ts);
 		cJSON_AddNumberToObject(o, "seq", (double)seq);
-		payload = cJSON_PrintUnformatted(o);
+		payload = json_print(o, false);
 		cJSON_Delete(o);
 		if (payload && expand(m->conf, m->conf->batch_topic_tpl, dv->name, strlen(dv->name), NULL, topic,
 		                      sizeof(topic)) >= 0)
@@ -1498,7 +1491,7 @@ static void command_reply(mqtt *m, struct command *cmd, int status, const char *
 	cJSON_AddBoolToObject(o, "ok", status >= 0);
 	if (status < 0)
 		cJSON_AddStringToObject(o, "error", error_text && *error_text ? error_text : m2m_strerror(status));
-	payload = cJSON_PrintUnformatted(o);
+	payload = json_print(o, false);
 	cJSON_Delete(o);
 	if (!payload)
 		return;
@@ -1852,7 +1845,7 @@ static void publish_birth(mqtt *m) {
 	cJSON_AddItemToObject(o, "drivers", drivers ? drivers : cJSON_CreateArray());
 	format_ts(now_us(), ts, sizeof(ts));
 	cJSON_AddStringToObject(o, "ts", ts);
-	payload = cJSON_PrintUnformatted(o);
+	payload = json_print(o, false);
 	cJSON_Delete(o);
 	if (payload)
 		publish_raw(m, NULL, m->conf->status_topic, payload, strlen(payload), 1, true, NULL);
@@ -2310,6 +2303,10 @@ void mqtt_free(mqtt *m) {
 	batch_free(m);
 	mqtt_conf_free(m->conf);
 	free(m);
+}
+
+const char *mqtt_topic_prefix(const mqtt *m) {
+	return m->conf->prefix;
 }
 
 cJSON *mqtt_status_json(const mqtt *m) {

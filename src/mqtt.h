@@ -86,3 +86,6 @@ void mqtt_free(mqtt *m);
 
 /* State, queued, sent, dropped, duplicates... for status. */
 cJSON *mqtt_status_json(const mqtt *m);
+
+/* The running [mqtt] topic_prefix ("m2m"), for {prefix} in rule templates. Loop thread. */
+const char *mqtt_topic_prefix(const mqtt *m);

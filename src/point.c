@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,4 +312,38 @@ const char *quality_name(int quality) {
 	if (quality < 0 || (size_t)quality >= ELEMENTSOF(names) || !names[quality])
 		return "unknown";
 	return names[quality];
+}
+
+const char *quality_detail(int quality, unsigned detail, char *buf, size_t n) {
+	/*
+	 * The device codes drivers report are Modbus exception codes (the
+	 * numbering other field protocols borrowed too); a code without a name
+	 * is shown as a number.
+	 */
+	static const char *const exceptions[] = {
+		[1] = "illegal function",
+		[2] = "illegal data address",
+		[3] = "illegal data value",
+		[4] = "server device failure",
+		[5] = "acknowledge",
+		[6] = "server device busy",
+		[7] = "negative acknowledge",
+		[8] = "memory parity error",
+		[10] = "gateway path unavailable",
+		[11] = "gateway target device failed to respond",
+	};
+
+	buf[0] = '\0';
+	if (detail == 0 || quality == M2M_QUALITY_GOOD)
+		return buf;
+	if (quality == M2M_QUALITY_DEVICE_ERROR && detail < ELEMENTSOF(exceptions) && exceptions[detail])
+		snprintf(buf, n, "%s (%u)", exceptions[detail], detail);
+	else if (quality == M2M_QUALITY_DEVICE_ERROR)
+		snprintf(buf, n, "device code %u", detail);
+	else if (quality == M2M_QUALITY_COMM_ERROR)
+		/* The errno of the transport failure. */
+		snprintf(buf, n, "%s", strerror((int)detail));
+	else
+		snprintf(buf, n, "detail %u", detail);
+	return buf;
 }

@@ -90,3 +90,11 @@ double point_to_raw(const struct point *p, double value);
 
 /* Name of a quality code ("good", "timeout", ...). */
 const char *quality_name(int quality);
+
+/*
+ * The reason's detail of a bad reading in words, into BUF: a device's
+ * exception code with its name ("illegal data address (2)"), a transport
+ * errno as text; "" for a good reading or detail 0. Not thread-safe
+ * (strerror); loop thread and m2mctl.
+ */
+const char *quality_detail(int quality, unsigned detail, char *buf, size_t n);

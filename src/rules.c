@@ -31,6 +31,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "fmt.h"
 #include "log.h"
 #include "point.h"
 #include "rules.h"
@@ -57,9 +58,10 @@ static const char *const state_names[] = {
 static const char *const severity_names[] = { "info", "warning", "critical", NULL };
 static const char *const rate_per_names[] = { "s", "min", NULL };
 
-enum field { F_LITERAL = -1, F_RULE, F_POINT, F_VALUE, F_UNIT, F_TS, F_SEVERITY, F_STATE, F_GATEWAY };
+enum field { F_LITERAL = -1, F_RULE, F_POINT, F_VALUE, F_UNIT, F_TS, F_SEVERITY, F_STATE, F_GATEWAY,
+             F_PREFIX };
 static const char *const field_names[] = {
-	"rule", "point", "value", "unit", "ts", "severity", "state", "gateway", NULL,
+	"rule", "point", "value", "unit", "ts", "severity", "state", "gateway", "prefix", NULL,
 };
 
 /* Keys each condition takes besides the common ones; any other is refused by name. */
@@ -410,7 +412,7 @@ static int tpl_parse(config *c, const cJSON *item, const char *rule, const char 
 			tpl_done(&t);
 			return config_error(c, item,
 			                    "rule \"%s\": unknown template field {%.*s}; expected {rule}, {point}, "
-			                    "{value}, {unit}, {ts}, {severity}, {state} or {gateway}",
+			                    "{value}, {unit}, {ts}, {severity}, {state}, {gateway} or {prefix}",
 			                    rule, (int)(e - s - 1), s + 1);
 		}
 		if ((s > lit && (err = tpl_push(&t, F_LITERAL, lit, (size_t)(s - lit))) < 0) ||
@@ -917,13 +919,7 @@ static void expand(rules *r, struct buf *b, const struct tpl *t, const struct in
 			 * 15 digits read well; 17 when needed to give back the exact
 			 * double, so a consumer sees the value the events table holds.
 			 */
-			if (isfinite(x->value)) {
-				snprintf(num, sizeof(num), "%.15g", x->value);
-				if (strtod(num, NULL) != x->value)
-					snprintf(num, sizeof(num), "%.17g", x->value);
-			} else {
-				snprintf(num, sizeof(num), "null");
-			}
+			fmt_double(x->value, num, sizeof(num));
 			buf_str(b, num);
 			break;
 		case F_UNIT:
@@ -949,6 +945,10 @@ static void expand(rules *r, struct buf *b, const struct tpl *t, const struct in
 			break;
 		case F_GATEWAY:
 			buf_field(b, r->gateway_id ? r->gateway_id : "", t->mode);
+			break;
+		case F_PREFIX:
+			/* Asked each time: a reload may change [mqtt] topic_prefix. */
+			buf_field(b, r->env.topic_prefix ? r->env.topic_prefix(r->env.ctx) : "", t->mode);
 			break;
 		default:
 			break;

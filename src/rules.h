@@ -53,6 +53,8 @@ struct rules_env {
 	int (*publish)(void *ctx, const char *topic, const char *payload, int qos, bool retain);
 	/* The gateway id, for templates. */
 	const char *gateway_id;
+	/* [mqtt] topic_prefix for {prefix} in templates ("" without MQTT); may be NULL. */
+	const char *(*topic_prefix)(void *ctx);
 };
 
 typedef struct rules rules;

@@ -164,6 +164,9 @@ const char *format_duration(int64_t us, char *buf, size_t n) {
 		snprintf(buf, n, "%" PRId64 "s", us / 1000000);
 	else if (us % 1000 == 0)
 		snprintf(buf, n, "%" PRId64 "ms", us / 1000);
+	else if (us >= 10000 || us <= -10000)
+		/* A backoff with jitter reads "458ms", not "457924us": a person reads this. */
+		snprintf(buf, n, "%" PRId64 "ms", (us + (us < 0 ? -500 : 500)) / 1000);
 	else
 		snprintf(buf, n, "%" PRId64 "us", us);
 	return buf;

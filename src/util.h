@@ -30,7 +30,11 @@ int parse_int64(const char *s, int64_t *ret);
 int parse_uint64(const char *s, uint64_t *ret);
 int parse_double(const char *s, double *ret);
 
-/* Formats µs as "1.5s", "250ms" into BUF. Returns BUF. */
+/*
+ * Formats µs as "5s", "250ms", "1500us" into BUF, exactly when the value is
+ * a whole number of a unit; from 10ms up otherwise rounded to the
+ * millisecond ("458ms" for 457924µs), for messages people read. Returns BUF.
+ */
 const char *format_duration(int64_t us, char *buf, size_t n);
 
 /* strdup/malloc that the caller must check; here for symmetry with free(). */

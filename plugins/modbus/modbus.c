@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <cJSON.h>
@@ -36,6 +37,7 @@
 #include "m2m/plugin.h"
 #include "mb-codec.h"
 #include "mb-plan.h"
+#include "mb-tcp.h"
 
 #define MB_VERSION "1.0.0"
 
@@ -52,6 +54,9 @@
 /* Protocol limits of one read request (Modbus application protocol 1.1b3). */
 #define MB_MAX_READ_REGISTERS 125
 #define MB_MAX_READ_BITS 2000
+
+/* A bad state that persists is logged again at most this often. */
+#define MB_REPORT_INTERVAL_US (60 * US_PER_S)
 
 /* What m2m_host_api keeps of a string value. */
 #define MB_TEXT_MAX 256
@@ -87,6 +92,9 @@ struct mb_device {
 	int64_t backoff_us;
 	int64_t next_try_us;     /* mono; while offline, no polls before it */
 	uint64_t polls, requests, errors, skipped, backoff_skips;
+	uint64_t bad_answers;    /* answers that failed the checks (decode errors) */
+	uint64_t reported_bad;   /* bad_answers when they were last reported */
+	int64_t report_us;       /* mono; when a bad state was last logged */
 	unsigned requests_per_cycle;
 };
 
@@ -133,7 +141,9 @@ struct mb_table_plan {
 struct mb_cycle {
 	unsigned requests;
 	unsigned failed_requests;
-	bool answered;          /* the device answered at least once */
+	bool good;              /* the device answered, passing every check */
+	unsigned decode_errors; /* answers that did not */
+	char bad_what[96];      /* what was wrong with the last of them */
 	bool split;             /* new_breaks has marks */
 	uint16_t fail_quality;  /* a device-level failure stopped the cycle */
 	uint16_t fail_detail;
@@ -229,6 +239,8 @@ struct mb_driver {
 	bool connected;
 	bool connect_failing;    /* so that a failing connect logs once */
 	int64_t last_io_us;      /* mono end of the last request */
+	uint16_t tid;            /* transaction id of our last TCP read */
+	char why[96];            /* what was wrong with the last answer, or "" */
 	union {
 		uint16_t regs[MB_MAX_READ_REGISTERS];
 		uint8_t bits[MB_MAX_READ_BITS];
@@ -396,10 +408,76 @@ static void bus_select(struct mb_driver *drv, const struct mb_device *dev)
 	                            (uint32_t)(dev->timeout_us % US_PER_S));
 }
 
+static int send_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * A read over TCP, framed and checked by us (mb-tcp.h): libmodbus waits for
+ * and reads the answer but would not check its MBAP length or unit id.
+ * Returns the count read, or -1 with errno as libmodbus sets it (and
+ * drv->why saying what was wrong with a bad answer).
+ */
+static int tcp_read(struct mb_driver *drv, const struct mb_request *rq)
+{
+	uint8_t req[MB_TCP_READ_REQUEST], rsp[MB_TCP_MAX_ADU];
+	int unit = modbus_get_slave(drv->ctx), exception = 0, n, r;
+	size_t len;
+
+	drv->tid++;
+	len = mb_tcp_read_request(req, drv->tid, (uint8_t)unit, (uint8_t)rq->fc, (uint16_t)rq->addr,
+	                          (uint16_t)rq->count);
+	if (send_all(modbus_get_socket(drv->ctx), req, len) < 0)
+		return -1;
+	n = modbus_receive_confirmation(drv->ctx, rsp);
+	if (n < 0) {
+		/* The one EMBBADDATA of libmodbus's receive: a byte count past the frame's end. */
+		if (errno == EMBBADDATA)
+			snprintf(drv->why, sizeof(drv->why), "a frame longer than %d bytes",
+			         MB_TCP_MAX_ADU);
+		return -1;
+	}
+	r = mb_tcp_check_answer(rsp, (size_t)n, drv->tid, (uint8_t)unit, (uint8_t)rq->fc,
+	                        (uint16_t)rq->count, &exception, drv->why, sizeof(drv->why));
+	if (r < 0) {
+		errno = EMBBADDATA;
+		return -1;
+	}
+	if (r == 1) {
+		if (exception >= 1 && exception <= MODBUS_EXCEPTION_GATEWAY_TARGET) {
+			errno = MODBUS_ENOBASE + exception;
+		} else {
+			snprintf(drv->why, sizeof(drv->why), "exception code %d, which Modbus does not define",
+			         exception);
+			errno = EMBBADEXC;
+		}
+		return -1;
+	}
+	if (rq->fc == FC_READ_COILS || rq->fc == FC_READ_DISCRETE_INPUTS)
+		mb_tcp_unpack_bits(rsp + 9, (unsigned)rq->count, rq->bits);
+	else
+		mb_tcp_unpack_registers(rsp + 9, (unsigned)rq->count, rq->regs);
+	return rq->count;
+}
+
 static int request_once(struct mb_driver *drv, const struct mb_request *rq)
 {
 	modbus_t *ctx = drv->ctx;
 
+	if (drv->transport == TRANSPORT_TCP && rq->fc >= FC_READ_COILS &&
+	    rq->fc <= FC_READ_INPUT_REGISTERS)
+		return tcp_read(drv, rq);
 	switch (rq->fc) {
 	case FC_READ_COILS:
 		return modbus_read_bits(ctx, rq->addr, rq->count, rq->bits);
@@ -452,6 +530,7 @@ static int bus_request(struct mb_driver *drv, const struct mb_device *dev,
 				sleep_us(dev->delay_us - idle);
 		}
 		errno = 0;
+		drv->why[0] = '\0';
 		n = request_once(drv, rq);
 		err = errno;
 		drv->last_io_us = api->mono_us(drv->host);
@@ -580,7 +659,7 @@ static void read_range(struct mb_group *g, int table, struct mb_table_plan *tp, 
 	if (r == 0) {
 		int64_t ts_us = drv->api->now_us(drv->host);
 
-		c->answered = true;
+		c->good = true;
 		for (uint32_t s = first; s < first + n; s++)
 			decode_span(g, table, tp, s, start, ts_us);
 		return;
@@ -590,7 +669,7 @@ static void read_range(struct mb_group *g, int table, struct mb_table_plan *tp, 
 		struct mb_block b = { .first = first, .n = n };
 		uint32_t mid = mb_plan_split(&b, tp->new_breaks, tp->n_spans);
 
-		c->answered = true;
+		c->good = true;
 		c->split = true;
 		read_range(g, table, tp, first, mid - first);
 		read_range(g, table, tp, mid, first + n - mid);
@@ -601,8 +680,15 @@ static void read_range(struct mb_group *g, int table, struct mb_table_plan *tp, 
 		c->fail_quality = quality;
 		c->fail_detail = detail;
 		c->fail_err = -r;
+	} else if (quality == M2M_QUALITY_DECODE_ERROR) {
+		/* An answer, but not one to trust: it does not make the device online. */
+		c->decode_errors++;
+		if (drv->why[0])
+			snprintf(c->bad_what, sizeof(c->bad_what), "%s", drv->why);
+		else
+			snprintf(c->bad_what, sizeof(c->bad_what), "%s", modbus_strerror(-r));
 	} else {
-		c->answered = true;
+		c->good = true;
 	}
 	fail_spans(g, tp, first, n, quality, detail, drv->api->now_us(drv->host));
 }
@@ -720,16 +806,37 @@ static size_t plan_table(struct mb_table_plan *tp)
 	return tp->n_blocks;
 }
 
+/*
+ * requests_per_cycle.<device>, or per poll group as
+ * requests_per_cycle.<device>@<interval> when the device's points have
+ * several intervals: groups of different intervals run different cycles,
+ * and their sum is no cycle the device ever sees.
+ */
 static void update_requests_per_cycle(struct mb_driver *drv, struct mb_device *dev)
 {
-	unsigned n = 0;
+	unsigned n = 0, groups = 0;
 
 	for (size_t i = 0; i < drv->n_groups; i++)
-		if (drv->groups[i].dev == dev)
-			for (int t = 0; t < MB_TABLE_COUNT; t++)
-				n += (unsigned)drv->groups[i].plans[t].n_blocks;
+		groups += drv->groups[i].dev == dev;
+	for (size_t i = 0; i < drv->n_groups; i++) {
+		const struct mb_group *g = &drv->groups[i];
+		unsigned k = 0;
+		char name[64], t[32];
+
+		if (g->dev != dev)
+			continue;
+		for (int tb = 0; tb < MB_TABLE_COUNT; tb++)
+			k += (unsigned)g->plans[tb].n_blocks;
+		n += k;
+		if (groups > 1) {
+			snprintf(name, sizeof(name), "requests_per_cycle.%s@%s", dev->name,
+			         format_us(g->interval_us, t, sizeof(t)));
+			drv->api->stat(drv->host, name, k);
+		}
+	}
 	dev->requests_per_cycle = n;
-	set_stat(drv, "requests_per_cycle", dev, n);
+	if (groups == 1)
+		set_stat(drv, "requests_per_cycle", dev, n);
 }
 
 /* Makes the splits the last cycle found part of the plan. */
@@ -765,31 +872,70 @@ static void device_up(struct mb_driver *drv, struct mb_device *dev)
 		drv->api->event(drv->host, dev->name, "online",
 		                dev->state == DEV_OFFLINE ? "answering again" : "answering");
 		set_stat(drv, "online", dev, 1);
+		dev->report_us = 0;
 	}
 	dev->state = DEV_ONLINE;
 	dev->backoff_us = 0;
 }
 
+/* Why the cycle C found DEV down, into REASON. */
+static const char *down_reason(const struct mb_device *dev, const struct mb_cycle *c, char *reason,
+                               size_t n)
+{
+	char t[32];
+
+	if (!c->fail_quality)
+		snprintf(reason, n, "decode error: %s", c->bad_what);
+	else if (c->fail_err == ETIMEDOUT)
+		snprintf(reason, n, "timeout: no answer within %s (%d attempt%s)",
+		         format_us(dev->timeout_us, t, sizeof(t)), dev->retries + 1,
+		         dev->retries ? "s" : "");
+	else
+		describe_error(c->fail_err, reason, n);
+	return reason;
+}
+
+/*
+ * Bad answers of a device that is otherwise online: an event (and its log
+ * line) with what was wrong, at most once per MB_REPORT_INTERVAL_US.
+ */
+static void report_bad_answers(struct mb_driver *drv, struct mb_device *dev,
+                               const struct mb_cycle *c)
+{
+	int64_t now = drv->api->mono_us(drv->host);
+	char text[192];
+
+	if (dev->report_us && now - dev->report_us < MB_REPORT_INTERVAL_US)
+		return;
+	snprintf(text, sizeof(text), "%" PRIu64 " answer%s failed the checks, the last: %s",
+	         dev->bad_answers - dev->reported_bad, dev->bad_answers - dev->reported_bad == 1 ? "" : "s",
+	         c->bad_what);
+	drv->api->event(drv->host, dev->name, "bad_answer", text);
+	dev->report_us = now;
+	dev->reported_bad = dev->bad_answers;
+}
+
 static void device_down(struct mb_driver *drv, struct mb_device *dev, const struct mb_cycle *c)
 {
 	int64_t now = drv->api->mono_us(drv->host);
-	char reason[128];
+	char reason[160];
 
 	if (dev->state != DEV_OFFLINE) {
-		if (c->fail_err == ETIMEDOUT) {
-			char t[32];
-
-			snprintf(reason, sizeof(reason), "timeout: no answer within %s (%d attempt%s)",
-			         format_us(dev->timeout_us, t, sizeof(t)), dev->retries + 1,
-			         dev->retries ? "s" : "");
-		} else {
-			describe_error(c->fail_err, reason, sizeof(reason));
-		}
-		drv->api->event(drv->host, dev->name, "offline", reason);
+		drv->api->event(drv->host, dev->name, "offline",
+		                down_reason(dev, c, reason, sizeof(reason)));
 		set_stat(drv, "online", dev, 0);
 		dev->state = DEV_OFFLINE;
 		dev->backoff_us = dev->min_interval_us;
+		dev->report_us = now;
+		dev->reported_bad = dev->bad_answers;
 	} else {
+		/* Logged once per change, then again only while it lasts, not per probe. */
+		if (now - dev->report_us >= MB_REPORT_INTERVAL_US) {
+			drv->api->log(drv->host, M2M_LOG_WARNING, "device \"%s\" still offline: %s",
+			              dev->name, down_reason(dev, c, reason, sizeof(reason)));
+			dev->report_us = now;
+			dev->reported_bad = dev->bad_answers;
+		}
 		/* Exponential backoff, so that a dead device costs its bus little. */
 		dev->backoff_us = dev->backoff_us * 2 > drv->backoff_max_us ? drv->backoff_max_us
 		                                                            : dev->backoff_us * 2;
@@ -835,16 +981,25 @@ static void poll_done(int status, void *arg)
 	dev->polls++;
 	dev->requests += c->requests;
 	dev->errors += c->failed_requests;
+	dev->bad_answers += c->decode_errors;
 	if (c->split)
 		apply_splits(g);
 	if (!drv->running)
 		return;
 	submit_group(g);
 
-	if (c->fail_quality)
+	/*
+	 * Online takes an answer that passed every check; a device that only
+	 * answers garbage is offline with what was wrong.
+	 */
+	if (c->fail_quality || (!c->good && c->decode_errors))
 		device_down(drv, dev, c);
-	else if (c->answered)
+	else if (c->good)
 		device_up(drv, dev);
+	if (c->decode_errors && dev->state == DEV_ONLINE)
+		report_bad_answers(drv, dev, c);
+	if (c->decode_errors)
+		set_stat(drv, "bad_answers", dev, (double)dev->bad_answers);
 
 	set_stat(drv, "polls", dev, (double)dev->polls);
 	set_stat(drv, "requests", dev, (double)dev->requests);
@@ -988,11 +1143,26 @@ static int mb_write(void *driver, uint32_t point, double raw_value, m2m_write *r
 	/* Nothing goes on the wire for a value the type cannot hold. */
 	r = mb_encode(p->type, p->order, op->value, op->regs);
 	if (r < 0) {
-		snprintf(text, sizeof(text), "%.17g cannot be written as %s%s", raw_value,
+		static const char *const ranges[] = {
+			[MB_BOOL] = "0 or 1",
+			[MB_INT16] = "an integer from -32768 to 32767",
+			[MB_UINT16] = "an integer from 0 to 65535",
+			[MB_INT32] = "an integer from -2147483648 to 2147483647",
+			[MB_UINT32] = "an integer from 0 to 4294967295",
+			[MB_INT64] = "a 64-bit signed integer",
+			[MB_UINT64] = "a 64-bit unsigned integer",
+			[MB_FLOAT32] = "a float32, at most 3.4e38 in magnitude",
+			[MB_FLOAT64] = "a finite float64",
+		};
+
+		/*
+		 * 15 digits: the raw value is the written one through scale and
+		 * offset, and 555.49999999999989 says 555.5 less clearly.
+		 */
+		snprintf(text, sizeof(text), "refused: value %.15g does not fit %s (%s)", raw_value,
 		         mb_type_names[p->type],
-		         p->type == MB_BOOL ? " (0 or 1)"
-		         : p->type == MB_FLOAT32 || p->type == MB_FLOAT64 ? " (out of range)"
-		                                                           : " (an integer in range)");
+		         (size_t)p->type < sizeof(ranges) / sizeof(ranges[0]) && ranges[p->type]
+		                 ? ranges[p->type] : "out of range");
 		free(op);
 		api->write_done(req, -ERANGE, text);
 		return 0;
@@ -1391,6 +1561,44 @@ static int parse_device(struct mb_driver *drv, const cJSON *obj, const struct mb
 	return 0;
 }
 
+/* True when OBJ's KEY is the string VALUE; reads without marking the key as known. */
+static bool key_is(const cJSON *obj, const char *key, const char *value)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(item) && strcmp(item->valuestring, value) == 0;
+}
+
+/*
+ * Declares the point of OBJ. A coil, a discrete input or a point of type
+ * "bool" is a bool without kind = "bool" being written: it holds a bit,
+ * and MQTT must send true/false. The host reads the kind from the point's
+ * table and ABI 1.0 has no other way to tell it, so a "kind" item is put
+ * into the table for the call and taken out again: the tree is as it was
+ * (reload compares it), and the item carries no position, so no message
+ * can point at it. Only during create, on the loop thread.
+ */
+static int declare(struct mb_driver *drv, struct mb_device *dev, const cJSON *obj, uint32_t *ret)
+{
+	bool implied = !cJSON_GetObjectItemCaseSensitive(obj, "kind") &&
+	               (key_is(obj, "table", "coil") || key_is(obj, "table", "discrete_input") ||
+	                key_is(obj, "type", "bool"));
+	cJSON *table = (cJSON *)obj, *kind = NULL;
+	int r;
+
+	if (implied) {
+		kind = cJSON_CreateString("bool");
+		if (!kind || !cJSON_AddItemToObject(table, "kind", kind)) {
+			cJSON_Delete(kind);
+			return -ENOMEM;
+		}
+	}
+	r = drv->api->declare_point(drv->host, dev->name, obj, ret);
+	if (kind)
+		cJSON_Delete(cJSON_DetachItemViaPointer(table, kind));
+	return r;
+}
+
 static int parse_point(struct mb_driver *drv, const cJSON *obj, struct mb_device *dev,
                        struct mb_point *p)
 {
@@ -1405,7 +1613,7 @@ static int parse_point(struct mb_driver *drv, const cJSON *obj, struct mb_device
 	p->dev = dev;
 	p->bit = -1;
 	p->order = MB_ABCD;
-	r = api->declare_point(host, dev->name, obj, &p->id);
+	r = declare(drv, dev, obj, &p->id);
 	if (r < 0)
 		return r;
 

@@ -11,7 +11,7 @@ import threading
 import time
 
 from ctltest import SIM, Client, Gateway, m2mctl
-from m2mtest import check, main, wait_for
+from m2mtest import SLOW, check, main, wait_for
 
 NOBODY = 65534
 
@@ -39,7 +39,8 @@ def test_socket_mode():
         check(stat.S_IMODE(st.st_mode) == 0o660, "mode 0660, got %o" % stat.S_IMODE(st.st_mode))
         check(st.st_uid == os.geteuid(), "owned by the daemon's user")
         # No temporary name is left next to it.
-        left = [f for f in os.listdir(g.dir) if f.startswith("m2md.sock.")]
+        # (m2md.sock.lock stays: it holds the one-instance lock.)
+        left = [f for f in os.listdir(g.dir) if f.startswith("m2md.sock.") and f != "m2md.sock.lock"]
         check(not left, "no temporary socket left: %r" % left)
     finally:
         g.stop()
@@ -64,10 +65,24 @@ def test_stale_socket_replaced():
         g2 = Gateway("ctl-stale2", "")
         g2.write_config('[control]\nsocket = "%s"\n%s' % (g.socket, SIM))
         g2.start(wait_ready=False)
-        wait_for(lambda: "another process is listening" in g2.log_text() or g2.proc.poll() is not None,
-                 10, "the second daemon to notice the live socket")
-        g2.stop()
+        wait_for(lambda: g2.proc.poll() is not None, 10, "the second daemon to give up")
+        check(g2.stop() == 1 and "m2md.sock is in use by another m2md (pid %d)" % g.proc.pid
+              in g2.log_text(), "the second daemon exits 1 naming the first: %r" % g2.log_text())
         still_up(g)
+    finally:
+        g.stop()
+
+
+def test_relative_socket():
+    """A relative control.socket is relative to the config file, as every path of it."""
+    g = Gateway("ctl-rel", "")
+    g.socket = os.path.join(g.dir, "rel.sock")
+    g.write_config('[control]\nsocket = "rel.sock"\n%s' % SIM)
+    g.start()
+    try:
+        check(stat.S_ISSOCK(os.lstat(g.socket).st_mode), "the socket is beside the config")
+        code, out, err = m2mctl("-c", g.config, "status")
+        check(code == 0 and "gw-test" in out, "m2mctl -c finds it: %r %r %r" % (code, out, err))
     finally:
         g.stop()
 
@@ -265,11 +280,25 @@ def test_many_clients():
         check(len(results) == 30 and all(r == 10 for r in results),
               "30 clients at once each get 10 answers in order: %r" % results)
 
-        # Past max_clients, a new client is told to come back later; the others are served.
+        # Past max_clients, a new client takes the slot of the one idle the
+        # longest, which is told why; the others are served.
         held = [Client(g.socket) for _ in range(40)]
         for i, c in enumerate(held[:3]):
             r = c.call({"id": i, "cmd": "status"})
             check(r["ok"], "held client %d is served" % i)
+        extra = Client(g.socket)
+        r = extra.call({"id": 41, "cmd": "status"})
+        check(r is not None and r["ok"], "client 41 is served: %r" % r)
+        r = held[3].line()
+        check(r is not None and r["code"] == "EBUSY" and "idle" in r["error"],
+              "the longest idle client gave its slot: %r" % r)
+        check(held[3].closed(), "and was closed")
+        check(held[0].call({"id": 7, "cmd": "status"})["ok"], "a recently active one is kept")
+        # When every slot has a request under way, a new client is told to come back later.
+        held[3] = extra
+        for c in held:
+            c.send('{"id": 1, "cmd": ')
+        time.sleep(0.2 * SLOW)
         extra = Client(g.socket)
         r = extra.line()
         check(r is not None and r["code"] == "EBUSY", "client 41 is refused with EBUSY: %r" % r)
@@ -299,6 +328,51 @@ def test_many_clients():
         g.stop()
 
 
+def try_connect(path):
+    try:
+        return Client(path)
+    except BlockingIOError:
+        return None
+
+
+def test_idle_clients():
+    """80 idle clients do not lock an operator out (the longest idle gives
+    its slot), and a client that asks nothing for idle_timeout is closed."""
+    g = gateway("ctl-idle")
+    try:
+        def connect():
+            # A full listen backlog (64) answers EAGAIN until the daemon accepts.
+            return wait_for(lambda: try_connect(g.socket), 10, "a connection")
+
+        idle = [connect() for _ in range(80)]
+        code, out, err = m2mctl("status", socket=g.socket)
+        check(code == 0 and "gw-test" in out, "m2mctl status beside 80 idle clients: %d %r" % (code, err))
+        for c in idle:
+            c.close()
+    finally:
+        g.stop()
+    g = gateway("ctl-idle2", 'idle_timeout = "1s"')
+    try:
+        c = Client(g.socket, timeout=10)
+        check(c.call({"id": 1, "cmd": "status"})["ok"], "served")
+        t0 = time.monotonic()
+        check(c.closed(), "an idle client is closed")
+        took = time.monotonic() - t0
+        check(0.8 <= took <= 5 * SLOW, "after idle_timeout (1s): %.2fs" % took)
+        # A client that keeps asking is not idle.
+        c = Client(g.socket, timeout=10)
+        for i in range(4):
+            check(c.call({"id": i, "cmd": "status"})["ok"], "request %d served" % i)
+            time.sleep(0.6)
+        check(c.call({"id": 9, "cmd": "status"})["ok"], "still connected after 2.4s of requests")
+        c.close()
+        st = still_up(g)
+        check(st["control"]["idle_closed"] >= 1, "idle closes counted: %r" % st["control"])
+    finally:
+        g.stop()
+
+
 if __name__ == "__main__":
-    main([test_socket_mode, test_stale_socket_replaced, test_peer_refused_by_allow_list,
-          test_foreign_uid, test_malformed, test_many_clients])
+    main([test_socket_mode, test_stale_socket_replaced, test_relative_socket,
+          test_peer_refused_by_allow_list,
+          test_foreign_uid, test_malformed, test_many_clients, test_idle_clients])

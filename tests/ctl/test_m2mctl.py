@@ -7,12 +7,14 @@ import csv
 import io
 import json
 import os
+import re
 import signal
+import sqlite3
 import subprocess
 import time
 
 from ctltest import M2MCTL, SIM, Gateway, m2mctl
-from m2mtest import SLOW, check, main, wait_for
+from m2mtest import SLOW, check, ctl_raw, main, wait_for
 
 
 def one_line(err):
@@ -192,6 +194,109 @@ def test_commands():
     os.rename(g.db + ".away", g.db)
 
 
+EXACT = """
+[drivers.sim]
+plugin = "sim"
+[[drivers.sim.points]]
+name = "meter/voltage"
+unit = "°C"
+signal = "constant"
+value = 51.400000000000006
+interval = "50ms"
+[[drivers.sim.points]]
+name = "meter/a_point_with_a_name_much_longer_than_its_column"
+unit = "kWh/m³·h"
+signal = "constant"
+value = 123456789.25
+writable = true
+min = 0
+max = 90
+interval = "50ms"
+[[drivers.sim.points]]
+name = "meter/switch"
+kind = "bool"
+signal = "constant"
+value = 1
+writable = true
+interval = "50ms"
+
+[[rules]]
+name = "never"
+point = "meter/voltage"
+condition = ">"
+value = 1000
+"""
+
+
+def test_exact_and_readable():
+    """JSON numbers are exact (shortest round-trip doubles, integer
+    timestamps) from the daemon and from m2mctl --json; tables align with
+    UTF-8 units and long names; a rule never raised shows "-" as its time;
+    refused writes say why in words."""
+    g = Gateway("m2mctl-exact", EXACT).start()
+    s = g.socket
+    try:
+        wait_for(lambda: g.count("meter/voltage") >= 2, 10, "readings")
+        code, raw, err = m2mctl("read", "meter/voltage", "--json", socket=s)
+        check(code == 0 and re.search(r'"value":\s*51.400000000000006\b', raw),
+              "read --json keeps 51.400000000000006: %r" % raw)
+        check(re.search(r'"ts":\s*\d{16}\b[^.e]', raw), "ts is an integer: %r" % raw)
+        for cmd in (["points"], ["read", "meter/voltage"], ["status"]):
+            code, raw, err = m2mctl(*(cmd + ["--json"]), socket=s)
+            check(code == 0 and not re.search(r"\d[eE][+-]?\d", raw),
+                  "%r --json has no exponent form: %r" % (cmd, raw[:400]))
+        # The daemon's own reply, not m2mctl's rendering of it.
+        line = ctl_raw(g, {"id": 1, "cmd": "points"})
+        check("51.400000000000006" in line and "123456789.25" in line, "the daemon's reply: %r" % line)
+        for ts in re.findall(r'"ts":([^,}]*)', line):
+            check(re.fullmatch(r"\d+", ts), "every ts is an integer: %r" % ts)
+
+        code, out, err = m2mctl("points", socket=s)
+        lines = out.splitlines()
+        col = lines[0].index("QUALITY")
+        for row in lines[1:]:
+            check(row[col - 1] == " " and row[col:].split()[0] in ("good", "out_of_range"),
+                  "QUALITY column aligned in %r:\n%s" % (row, out))
+        check("°C" in out, "the unit is shown: %s" % out)
+
+        code, out, err = m2mctl("rules", "--all", socket=s)
+        row = [x for x in out.splitlines() if x.startswith("never")]
+        check(row and row[0].split()[-1] == "-" and "1970" not in out,
+              "a rule never raised has no time: %r" % out)
+
+        code, out, err = m2mctl("write", "meter/switch", "2", socket=s)
+        check(code == 6 and "expected 0 or 1" in err and "Invalid argument" not in err,
+              "bool refusal in words: %r" % err)
+        code, out, err = m2mctl("write", "meter/a_point_with_a_name_much_longer_than_its_column",
+                                "555.5", socket=s)
+        check(code == 6 and "value 555.5 is above max 90" in err, "limit refusal in words: %r" % err)
+        code, out, err = m2mctl("write", "meter/nope", "1", socket=s)
+        check(code == 5 and "unknown point 'meter/nope'" in err, "unknown point: %r" % err)
+        wait_for(lambda: g.query("SELECT count(*) FROM events WHERE kind = 'write'")[0][0] >= 3, 5,
+                 "the refusals as events")
+        texts = [r[0] for r in g.query("SELECT text FROM events WHERE kind = 'write' ORDER BY id")]
+        check(any("expected 0 or 1" in t for t in texts) and
+              not any("No such file" in t or "Invalid argument" in t for t in texts),
+              "events say why in words: %r" % texts)
+        check("No such file" not in g.run_log() and "Invalid argument" not in g.run_log(),
+              "the log says why in words")
+    finally:
+        check(g.stop() == 0, "m2md exits cleanly")
+    # An event's value and time, as m2mctl events --json prints them from the database.
+    con = sqlite3.connect(g.db)
+    con.execute("INSERT INTO events(ts, kind, source, value, text) VALUES "
+                "(1796113194548450, 'test', 'test', 51.400000000000006, 'exact')")
+    con.commit()
+    con.close()
+    code, raw, err = m2mctl("-c", g.config, "events", "--json", "--limit", "1")
+    check(code == 0 and re.search(r'"ts":\s*1796113194548450\b', raw) and
+          "51.400000000000006" in raw, "events --json is exact: %r" % raw)
+    code, raw, err = m2mctl("-c", g.config, "history", "meter/voltage", "--json", "--limit", "1")
+    check(code == 0 and "51.400000000000006" in raw, "history --json is exact: %r" % raw)
+    code, raw, err = m2mctl("-c", g.config, "history", "meter/voltage", "--csv", "--limit", "1")
+    check(code == 0 and ",51.400000000000006," in raw, "history --csv is exact: %r" % raw)
+
+
 def test_history_while_running():
     """WAL lets a read-only reader in while the daemon writes."""
     g = Gateway("m2mctl-live", SIM).start()
@@ -204,4 +309,4 @@ def test_history_while_running():
 
 
 if __name__ == "__main__":
-    main([test_commands, test_history_while_running])
+    main([test_commands, test_exact_and_readable, test_history_while_running])

@@ -37,6 +37,11 @@ def check(cond, what):
 def ctl(g, request, timeout=10):
     """One request (a dict) on the gateway's control socket, as m2mctl sends
     it; returns the reply as a dict. Bounded by TIMEOUT."""
+    return json.loads(ctl_raw(g, request, timeout))
+
+
+def ctl_raw(g, request, timeout=10):
+    """As ctl(), but returns the reply line as the daemon wrote it (str)."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout * SLOW)
     try:
@@ -47,7 +52,7 @@ def ctl(g, request, timeout=10):
             chunk = s.recv(65536)
             check(chunk, "the daemon answers")
             buf += chunk
-        return json.loads(buf)
+        return buf.decode()
     finally:
         s.close()
 

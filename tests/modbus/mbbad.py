@@ -18,6 +18,8 @@ Each unit id has one behaviour for every read request it gets:
     8   the unit id of another device
     9   half a frame, then silence (the rest never comes)
     10  a byte count that disagrees with the MBAP length field
+    11  a byte count of 255 and that many bytes: a frame past 260 bytes
+    12  correct below address 50, another transaction id from 50 on
 Writes the port it listens on (127.0.0.1) to PORT_FILE, then prints
 "READY PORT" and serves until killed. Every request is logged on stderr.
 """
@@ -59,6 +61,11 @@ def answer(tid, unit, fc, addr, count):
         return whole[:len(whole) // 2]
     if unit == 10:
         return frame(unit, struct.pack(">BB", fc, len(data)) + data, length=3)
+    if unit == 11:
+        return frame(unit, struct.pack(">BB", fc, 255) + bytes(255))
+    if unit == 12:
+        return frame(unit, struct.pack(">BB", fc, len(data)) + data,
+                     t=tid if addr < 50 else (tid + 1) & 0xffff)
     return None
 
 

@@ -3,8 +3,10 @@
 #include <errno.h>
 #include <float.h>
 #include <math.h>
+#include <string.h>
 
 #include "mb-codec.h"
+#include "mb-tcp.h"
 #include "test.h"
 
 #define N_ELEMS(x) (sizeof(x) / sizeof((x)[0]))
@@ -278,8 +280,58 @@ static void test_snap_integer(void)
 	ASSERT(isinf(mb_snap_integer(MB_INT32, INFINITY)));
 }
 
+/* Every field of a Modbus TCP answer is checked; the message names the field and both values. */
+static void test_tcp_answers(void)
+{
+	uint8_t req[MB_TCP_READ_REQUEST], a[16];
+	uint16_t regs[2];
+	uint8_t bits[10];
+	char why[96];
+	int exc = -1;
+	static const uint8_t good[] = { 0x12, 0x34, 0, 0, 0, 7, 8, 3, 4, 0x03, 0xe8, 0x03, 0xe9 };
+
+	ASSERT_EQ(mb_tcp_read_request(req, 0x1234, 8, 3, 100, 2), 12);
+	ASSERT(memcmp(req, "\x12\x34\0\0\0\x06\x08\x03\0\x64\0\x02", 12) == 0);
+
+	ASSERT_EQ(mb_tcp_check_answer(good, sizeof(good), 0x1234, 8, 3, 2, &exc, why, sizeof(why)), 0);
+	mb_tcp_unpack_registers(good + 9, 2, regs);
+	ASSERT_EQ(regs[0], 1000);
+	ASSERT_EQ(regs[1], 1001);
+
+	memcpy(a, good, sizeof(good));
+	a[5] = 3;
+	ASSERT_EQ(mb_tcp_check_answer(a, sizeof(good), 0x1234, 8, 3, 2, &exc, why, sizeof(why)), -EBADMSG);
+	ASSERT_STR_EQ(why, "MBAP length field 3, expected 7");
+	memcpy(a, good, sizeof(good));
+	a[6] = 9;
+	ASSERT_EQ(mb_tcp_check_answer(a, sizeof(good), 0x1234, 8, 3, 2, &exc, why, sizeof(why)), -EBADMSG);
+	ASSERT_STR_EQ(why, "unit id 9, expected 8");
+	ASSERT_EQ(mb_tcp_check_answer(good, sizeof(good), 0x1235, 8, 3, 2, &exc, why, sizeof(why)), -EBADMSG);
+	ASSERT_STR_EQ(why, "transaction id 4660, expected 4661");
+	ASSERT_EQ(mb_tcp_check_answer(good, sizeof(good), 0x1234, 8, 4, 2, &exc, why, sizeof(why)), -EBADMSG);
+	ASSERT_STR_EQ(why, "function code 3, expected 4");
+	ASSERT_EQ(mb_tcp_check_answer(good, sizeof(good), 0x1234, 8, 3, 1, &exc, why, sizeof(why)), -EBADMSG);
+	ASSERT_STR_EQ(why, "byte count 4, expected 2");
+	ASSERT_EQ(mb_tcp_check_answer(good, 8, 0x1234, 8, 3, 2, &exc, why, sizeof(why)), -EBADMSG);
+
+	/* An exception: fc | 0x80 and its code. */
+	memcpy(a, good, 9);
+	a[5] = 3;
+	a[7] = 0x83;
+	a[8] = 2;
+	ASSERT_EQ(mb_tcp_check_answer(a, 9, 0x1234, 8, 3, 2, &exc, why, sizeof(why)), 1);
+	ASSERT_EQ(exc, 2);
+
+	/* Ten coils in two bytes, least significant bit first. */
+	memcpy(a, "\0\1\0\0\0\5\1\1\2\x05\x02", 11);
+	ASSERT_EQ(mb_tcp_check_answer(a, 11, 1, 1, 1, 10, &exc, why, sizeof(why)), 0);
+	mb_tcp_unpack_bits(a + 9, 10, bits);
+	ASSERT(bits[0] == 1 && bits[1] == 0 && bits[2] == 1 && bits[3] == 0 && bits[9] == 1);
+}
+
 int main(void)
 {
+	RUN_TEST(test_tcp_answers);
 	RUN_TEST(test_known_layouts);
 	RUN_TEST(test_roundtrip);
 	RUN_TEST(test_unrepresentable);

@@ -22,6 +22,7 @@ from mqttpeer import MOSQUITTO, Broker  # noqa: E402
 DRIVERS = """
 [mqtt]
 url = "mqtt://127.0.0.1:%(port)d"
+topic_prefix = "site7"
 
 [drivers.sim]
 plugin = "sim"
@@ -52,7 +53,8 @@ value = 85
 clear = 80
 severity = "critical"
 on_raise = [ { write = { point = "boiler1/burner", value = 0, rate_limit = "100ms" } },
-             { mqtt = { topic = "{gateway}/alarms/{rule}", qos = 1 } } ]
+             { mqtt = { topic = "{gateway}/alarms/{rule}", qos = 1 } },
+             { mqtt = { topic = "{prefix}/{gateway}/alarms/{rule}", qos = 1 } } ]
 on_clear = [ { write = { point = "boiler1/burner", value = 1, rate_limit = "100ms" } },
              { mqtt = { topic = "{gateway}/alarms/{rule}/clear", qos = 1, payload = '{"r":"{rule}","p":"{point}","v":{value},"u":"{unit}","s":"{state}","sev":"{severity}","ts":"{ts}"}' } } ]
 """
@@ -61,9 +63,9 @@ on_clear = [ { write = { point = "boiler1/burner", value = 1, rate_limit = "100m
 class Subscriber:
     """mosquitto_sub on TOPIC; lines of "topic payload" in a file."""
 
-    def __init__(self, directory, port, topic):
-        self.path = os.path.join(directory, "sub.out")
-        self.err = os.path.join(directory, "sub.err")
+    def __init__(self, directory, port, topic, name="sub"):
+        self.path = os.path.join(directory, name + ".out")
+        self.err = os.path.join(directory, name + ".err")
         self.out = open(self.path, "wb")
         self.errf = open(self.err, "wb")
         # stdbuf: mosquitto_sub writes through stdio, fully buffered into a file.
@@ -98,9 +100,10 @@ def rule_events(g, to):
 def test_alarms_reach_broker():
     d = tmpdir("rules-mqtt")
     broker = Broker(d).start()
-    sub = g = None
+    sub = g = under_prefix = None
     try:
         sub = Subscriber(d, broker.port, "gw-test/alarms/#")
+        under_prefix = Subscriber(d, broker.port, "site7/gw-test/alarms/#", "prefixed")
         g = Gateway("rules-mqtt", DRIVERS % {"port": broker.port}, directory=d).start()
         wait_for(lambda: len([m for m in sub.messages() if m[0] == "gw-test/alarms/boiler_high/clear"]) >= 4,
                  30, "4 clear alarms at the broker")
@@ -119,10 +122,14 @@ def test_alarms_reach_broker():
                   and doc["point"] == "boiler1/temperature" and doc["state"] == "active"
                   and doc["severity"] == "critical" and doc["unit"] == "C" and doc["value"] > 85
                   and doc["ts"].endswith("Z"), "raise payload: %r" % doc)
-        # Within a few ulps: the client re-prints a JSON payload with cJSON to add "seq".
+        # Exactly: the client re-prints the payload to add "seq", with the one number formatter.
         vals = sorted({doc["value"] for doc in docs})
-        check(len(vals) == len(set(ups)) and all(abs(a - b) <= 1e-9 * abs(b) for a, b in zip(vals, sorted(set(ups)))),
+        check(vals == sorted(set(ups)),
               "the raise values at the broker are those of the events: %r vs %r" % (vals[:3], sorted(ups)[:3]))
+        # {prefix} is [mqtt] topic_prefix: an alarm can be published inside the gateway's topics.
+        wait_for(lambda: len([m for m in under_prefix.messages()
+                              if m[0] == "site7/gw-test/alarms/boiler_high"]) >= len(ups),
+                 10, "every raise under {prefix}")
         check(all(isinstance(doc.get("seq"), int) for doc in docs), "each alarm carries the gateway's sequence number")
         for _, p in cleared:
             doc = json.loads(p)
@@ -138,6 +145,8 @@ def test_alarms_reach_broker():
             g.kill9()
         if sub is not None:
             sub.stop()
+        if under_prefix is not None:
+            under_prefix.stop()
         broker.stop()
 
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 
 #include "error.h"
+#include "fmt.h"
 #include "util.h"
 #include "test.h"
 
@@ -85,6 +86,52 @@ static void test_format(void) {
 	ASSERT_STR_EQ(format_duration(7 * 86400000000LL, buf, sizeof(buf)), "7d");
 	ASSERT_STR_EQ(format_duration(3600000000LL, buf, sizeof(buf)), "1h");
 	ASSERT_STR_EQ(format_duration(1500, buf, sizeof(buf)), "1500us");
+	ASSERT_STR_EQ(format_duration(457924, buf, sizeof(buf)), "458ms");
+	ASSERT_STR_EQ(format_duration(12345678, buf, sizeof(buf)), "12346ms");
+	ASSERT_STR_EQ(format_duration(9999, buf, sizeof(buf)), "9999us");
+}
+
+static void test_json_numbers(void) {
+	char buf[FMT_DOUBLE_MAX], *s;
+	cJSON *o;
+
+	fmt_double(51.400000000000006, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "51.400000000000006");
+	fmt_double(51.4, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "51.4");
+	fmt_double(0.1 + 0.2, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "0.30000000000000004");
+	fmt_double(1796113194548450.0, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "1796113194548450");
+	fmt_double(1e16, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "10000000000000000");
+	fmt_double(-0.5, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "-0.5");
+	fmt_double(1e300, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "1e+300");
+	fmt_double(NAN, buf, sizeof(buf));
+	ASSERT_STR_EQ(buf, "null");
+	/* 16 digits, where 15 round and 17 are more than needed. */
+	fmt_double(5.0000000000000009, buf, sizeof(buf));
+	ASSERT(strtod(buf, NULL) == 5.0000000000000009);
+	ASSERT_LE(strlen(buf), 18);
+
+	o = cJSON_Parse("{\"ts\":1796113194548450,\"v\":51.400000000000006,\"s\":\"a\\\"\\n°\","
+	                "\"a\":[1,2.5,null,true,{}],\"e\":[]}");
+	ASSERT(o != NULL);
+	s = json_print(o, false);
+	ASSERT_STR_EQ(s, "{\"ts\":1796113194548450,\"v\":51.400000000000006,\"s\":\"a\\\"\\n°\","
+	                 "\"a\":[1,2.5,null,true,{}],\"e\":[]}");
+	free(s);
+	/* The formatted form parses back to the same tree. */
+	s = json_print(o, true);
+	{
+		cJSON *back = cJSON_Parse(s);
+		ASSERT(back != NULL && cJSON_Compare(o, back, true));
+		cJSON_Delete(back);
+	}
+	free(s);
+	cJSON_Delete(o);
 }
 
 static void test_strerror(void) {
@@ -98,6 +145,7 @@ int main(void) {
 	RUN_TEST(test_duration);
 	RUN_TEST(test_size);
 	RUN_TEST(test_numbers);
+	RUN_TEST(test_json_numbers);
 	RUN_TEST(test_format);
 	RUN_TEST(test_strerror);
 	return 0;
