@@ -306,18 +306,9 @@ static int format_number(double v, char *buf, size_t n) {
 }
 
 static int format_ts(int64_t us, char *buf, size_t n) {
-	time_t s = (time_t)(us / 1000000);
-	long frac = (long)(us % 1000000);
-	struct tm tm;
+	int len = format_utc(us, 6, buf, n);
 
-	if (frac < 0) {
-		frac += 1000000;
-		s--;
-	}
-	if (!gmtime_r(&s, &tm))
-		return snprintf(buf, n, "1970-01-01T00:00:00.000000Z");
-	return snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-	                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	return len >= 0 ? len : snprintf(buf, n, "1970-01-01T00:00:00.000000Z");
 }
 
 /*
