@@ -1313,7 +1313,9 @@ static void *store_thread(void *arg) {
 					s->ob.st.committed_key = res.ob_max_key;
 				if (res.seq_reserved > s->ob.st.seq_reserved)
 					s->ob.st.seq_reserved = res.seq_reserved;
-				if (res.ob_max_key || res.seq_reserved)
+				/* Deletes too: the count m2mctl status shows must fall
+				 * when PUBACKs arrive and nothing new comes in. */
+				if (res.ob_max_key || res.seq_reserved || res.ob_deleted)
 					outbox_notify(s);
 			} else {
 				s->stats.errors++;
