@@ -1635,7 +1635,7 @@ static void connection_lost(mqtt *m, int rc) {
 		mosquitto_destroy(m->mosq);
 		m->mosq = NULL;
 	}
-	if (!was_connected && !m->stopping && !m->refused && !m->conf->tls && m->addr_next < m->n_addrs) {
+	if (!was_connected && !m->stopping && !m->refused && m->addr_next < m->n_addrs) {
 		log_debug("mqtt: %s: cannot connect to %s: %s; trying the next address", m->conf->url,
 		          m->addrs[m->addr_next - 1], mosquitto_strerror(rc));
 		m->lib_error[0] = '\0';
@@ -1921,7 +1921,8 @@ fail:
 	return NULL;
 }
 
-static void do_connect(mqtt *m, const char *addr) {
+/* BIND: NULL, or the wildcard address that picks libmosquitto's address family. */
+static void do_connect(mqtt *m, const char *addr, const char *bind) {
 	int rc;
 
 	m->mosq = make_client(m);
@@ -1938,7 +1939,7 @@ static void do_connect(mqtt *m, const char *addr) {
 	m->tcp_up = false;
 	uv_timer_start(&m->timer, on_timer, (uint64_t)m->conf->connect_timeout_us / 1000, 0);
 	errno = 0;
-	rc = mosquitto_connect_bind_async(m->mosq, addr, m->conf->port, (int)(m->conf->keepalive_us / 1000000), NULL);
+	rc = mosquitto_connect_bind_async(m->mosq, addr, m->conf->port, (int)(m->conf->keepalive_us / 1000000), bind);
 	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
 		connection_lost(m, rc);
 		return;
@@ -1949,13 +1950,18 @@ static void do_connect(mqtt *m, const char *addr) {
 /*
  * libmosquitto resolves a name itself, blocking; an address keeps that off
  * the loop. TLS needs the name for its certificate check: there the lookup
- * just made has warmed the resolver's cache, and libmosquitto takes its
- * first address.
+ * just made has warmed the resolver's cache, and libmosquitto takes the
+ * first address it can bind to. Binding to the wildcard address of one
+ * family chooses the family, so an IPv6 broker address that refuses (::1
+ * first for "localhost" on Debian) moves on to the IPv4 one.
  */
 static void connect_next_addr(mqtt *m) {
 	const char *addr = m->addrs[m->addr_next++];
 
-	do_connect(m, m->conf->tls ? m->conf->host : addr);
+	if (m->conf->tls)
+		do_connect(m, m->conf->host, strchr(addr, ':') ? "::" : "0.0.0.0");
+	else
+		do_connect(m, addr, NULL);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -1976,10 +1982,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		connection_lost(m, MOSQ_ERR_EAI);
 		return;
 	}
-	/* Every address, in the resolver's order: a refused one moves on to the next at once. */
+	/*
+	 * Every address, in the resolver's order: a refused one moves on to the
+	 * next at once. With TLS only the first of each family (what
+	 * libmosquitto, resolving again, picks; see connect_next_addr).
+	 */
 	m->n_addrs = m->addr_next = 0;
+	bool have4 = false, have6 = false;
 	for (struct addrinfo *ai = res; ai && m->n_addrs < MAX_ADDRS; ai = ai->ai_next) {
 		char *a = m->addrs[m->n_addrs];
+		bool *have = ai->ai_family == AF_INET6 ? &have6 : &have4;
+		if (m->conf->tls && *have)
+			continue;
+		*have = true;
 		if (ai->ai_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, a, INET6_ADDRSTRLEN);
 		else if (ai->ai_family == AF_INET)
@@ -2005,7 +2020,7 @@ static void start_connect(mqtt *m) {
 
 	m->n_addrs = m->addr_next = 0;
 	if (inet_pton(AF_INET, m->conf->host, buf) == 1 || inet_pton(AF_INET6, m->conf->host, buf) == 1) {
-		do_connect(m, m->conf->host);
+		do_connect(m, m->conf->host, NULL);
 		return;
 	}
 	m->state = ST_RESOLVING;
