@@ -453,15 +453,8 @@ static void print_row(const int *widths, const char *const *cells, size_t n) {
 
 /* "2024-05-01T12:00:00.123Z" for µs since the epoch. */
 static const char *format_time(int64_t us, char *buf, size_t n) {
-	time_t t = (time_t)(us / 1000000);
-	struct tm tm;
-
-	if (us < 0 || !gmtime_r(&t, &tm)) {
+	if (us < 0 || format_utc(us, 3, buf, n) < 0)
 		snprintf(buf, n, "-");
-		return buf;
-	}
-	size_t k = strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(buf + k, n - k, ".%03dZ", (int)((us / 1000) % 1000));
 	return buf;
 }
 
@@ -912,24 +905,13 @@ static int cmd_tail(const struct opts *o, const char *pattern) {
 
 /* --since/--until: a duration back from now, or a UTC date and time; µs since the epoch. */
 static int parse_time(const char *s, int64_t *ret) {
-	static const char *const formats[] = { "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
-	                                       "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
-	                                       "%Y-%m-%d" };
 	int64_t d;
 
 	if (parse_duration(s, &d) == 0) {
 		*ret = now_us() - d;
 		return 0;
 	}
-	for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
-		struct tm tm = { 0 };
-		const char *end = strptime(s, formats[i], &tm);
-		if (end && *end == '\0') {
-			*ret = (int64_t)timegm(&tm) * 1000000;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	return parse_utc(s, ret);
 }
 
 /*

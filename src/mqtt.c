@@ -304,18 +304,9 @@ static int format_number(double v, char *buf, size_t n) {
 }
 
 static int format_ts(int64_t us, char *buf, size_t n) {
-	time_t s = (time_t)(us / 1000000);
-	long frac = (long)(us % 1000000);
-	struct tm tm;
+	int len = format_utc(us, 6, buf, n);
 
-	if (frac < 0) {
-		frac += 1000000;
-		s--;
-	}
-	if (!gmtime_r(&s, &tm))
-		return snprintf(buf, n, "1970-01-01T00:00:00.000000Z");
-	return snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
-	                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+	return len >= 0 ? len : snprintf(buf, n, "1970-01-01T00:00:00.000000Z");
 }
 
 /*
@@ -1683,7 +1674,7 @@ static void connection_lost(mqtt *m, int rc) {
 		mosquitto_destroy(m->mosq);
 		m->mosq = NULL;
 	}
-	if (!was_connected && !m->stopping && !m->refused && !m->conf->tls && m->addr_next < m->n_addrs) {
+	if (!was_connected && !m->stopping && !m->refused && m->addr_next < m->n_addrs) {
 		log_debug("mqtt: %s: cannot connect to %s: %s; trying the next address", m->conf->url,
 		          m->addrs[m->addr_next - 1], mosquitto_strerror(rc));
 		m->lib_error[0] = '\0';
@@ -1976,7 +1967,8 @@ fail:
 	return NULL;
 }
 
-static void do_connect(mqtt *m, const char *addr) {
+/* BIND: NULL, or the wildcard address that picks libmosquitto's address family. */
+static void do_connect(mqtt *m, const char *addr, const char *bind) {
 	int rc;
 
 	m->mosq = make_client(m);
@@ -1993,7 +1985,7 @@ static void do_connect(mqtt *m, const char *addr) {
 	m->tcp_up = false;
 	uv_timer_start(&m->timer, on_timer, (uint64_t)m->conf->connect_timeout_us / 1000, 0);
 	errno = 0;
-	rc = mosquitto_connect_bind_async(m->mosq, addr, m->conf->port, (int)(m->conf->keepalive_us / 1000000), NULL);
+	rc = mosquitto_connect_bind_async(m->mosq, addr, m->conf->port, (int)(m->conf->keepalive_us / 1000000), bind);
 	if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_CONN_PENDING) {
 		connection_lost(m, rc);
 		return;
@@ -2004,13 +1996,18 @@ static void do_connect(mqtt *m, const char *addr) {
 /*
  * libmosquitto resolves a name itself, blocking; an address keeps that off
  * the loop. TLS needs the name for its certificate check: there the lookup
- * just made has warmed the resolver's cache, and libmosquitto takes its
- * first address.
+ * just made has warmed the resolver's cache, and libmosquitto takes the
+ * first address it can bind to. Binding to the wildcard address of one
+ * family chooses the family, so an IPv6 broker address that refuses (::1
+ * first for "localhost" on Debian) moves on to the IPv4 one.
  */
 static void connect_next_addr(mqtt *m) {
 	const char *addr = m->addrs[m->addr_next++];
 
-	do_connect(m, m->conf->tls ? m->conf->host : addr);
+	if (m->conf->tls)
+		do_connect(m, m->conf->host, strchr(addr, ':') ? "::" : "0.0.0.0");
+	else
+		do_connect(m, addr, NULL);
 }
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res) {
@@ -2031,10 +2028,19 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		connection_lost(m, MOSQ_ERR_EAI);
 		return;
 	}
-	/* Every address, in the resolver's order: a refused one moves on to the next at once. */
+	/*
+	 * Every address, in the resolver's order: a refused one moves on to the
+	 * next at once. With TLS only the first of each family (what
+	 * libmosquitto, resolving again, picks; see connect_next_addr).
+	 */
 	m->n_addrs = m->addr_next = 0;
+	bool have4 = false, have6 = false;
 	for (struct addrinfo *ai = res; ai && m->n_addrs < MAX_ADDRS; ai = ai->ai_next) {
 		char *a = m->addrs[m->n_addrs];
+		bool *have = ai->ai_family == AF_INET6 ? &have6 : &have4;
+		if (m->conf->tls && *have)
+			continue;
+		*have = true;
 		if (ai->ai_family == AF_INET6)
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, a, INET6_ADDRSTRLEN);
 		else if (ai->ai_family == AF_INET)
@@ -2060,7 +2066,7 @@ static void start_connect(mqtt *m) {
 
 	m->n_addrs = m->addr_next = 0;
 	if (inet_pton(AF_INET, m->conf->host, buf) == 1 || inet_pton(AF_INET6, m->conf->host, buf) == 1) {
-		do_connect(m, m->conf->host);
+		do_connect(m, m->conf->host, NULL);
 		return;
 	}
 	m->state = ST_RESOLVING;

@@ -925,18 +925,11 @@ static void expand(rules *r, struct buf *b, const struct tpl *t, const struct in
 		case F_UNIT:
 			buf_field(b, p && p->a.unit ? p->a.unit : "", t->mode);
 			break;
-		case F_TS: {
-			time_t sec = (time_t)(wall / 1000000);
-			struct tm tm;
-			if (gmtime_r(&sec, &tm)) {
-				size_t n = strftime(num, sizeof(num), "%Y-%m-%dT%H:%M:%S", &tm);
-				snprintf(num + n, sizeof(num) - n, ".%03dZ", (int)(wall / 1000 % 1000));
-			} else {
+		case F_TS:
+			if (format_utc(wall, 3, num, sizeof(num)) < 0)
 				num[0] = '\0';
-			}
 			buf_str(b, num);
 			break;
-		}
 		case F_SEVERITY:
 			buf_str(b, severity_names[x->rule->severity]);
 			break;

@@ -10,6 +10,13 @@
 #include <string.h>
 #include <time.h>
 
+/*
+ * µs since 1970 are int64 everywhere in m2md; a 32-bit time_t would turn
+ * every date after January 2038 into one in 1901. meson.build adds
+ * -D_TIME_BITS=64 where the C library's default time_t is 32-bit.
+ */
+_Static_assert(sizeof(time_t) >= 8, "time_t must be 64-bit: build with -D_TIME_BITS=64");
+
 int64_t now_us(void) {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -170,6 +177,59 @@ const char *format_duration(int64_t us, char *buf, size_t n) {
 	else
 		snprintf(buf, n, "%" PRId64 "us", us);
 	return buf;
+}
+
+int format_utc(int64_t us, int digits, char *buf, size_t n) {
+	static const int32_t div[] = { 1000000, 100000, 10000, 1000, 100, 10, 1 };
+	int64_t sec = us / 1000000, frac = us % 1000000;
+	struct tm tm;
+	time_t t;
+	int len;
+
+	if (digits < 0 || digits > 6)
+		return -EINVAL;
+	if (frac < 0) {
+		frac += 1000000;
+		sec--;
+	}
+	t = (time_t)sec;
+	if ((int64_t)t != sec || !gmtime_r(&t, &tm))
+		return -EOVERFLOW;
+	if (digits > 0)
+		len = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02d.%0*" PRId64 "Z",
+		               tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+		               tm.tm_sec, digits, frac / div[digits]);
+	else
+		len = snprintf(buf, n, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+		               tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+	if (len < 0)
+		return -EOVERFLOW;
+	return (size_t)len < n ? len : -ENOBUFS;
+}
+
+int parse_utc(const char *s, int64_t *ret_us) {
+	static const char *const formats[] = { "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
+	                                       "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+	                                       "%Y-%m-%d" };
+
+	if (!s)
+		return -EINVAL;
+	for (size_t i = 0; i < ELEMENTSOF(formats); i++) {
+		struct tm tm = { 0 };
+		const char *end = strptime(s, formats[i], &tm);
+		if (!end || *end != '\0')
+			continue;
+		/* -1 is also 1969-12-31T23:59:59: only errno tells a failure. */
+		errno = 0;
+		time_t t = timegm(&tm);
+		if (t == (time_t)-1 && errno != 0)
+			return -ERANGE;
+		if (t > INT64_MAX / 1000000 || t < INT64_MIN / 1000000)
+			return -ERANGE;
+		*ret_us = (int64_t)t * 1000000;
+		return 0;
+	}
+	return -EINVAL;
 }
 
 char *strdup_printf(const char *fmt, ...) {

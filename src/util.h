@@ -37,6 +37,23 @@ int parse_double(const char *s, double *ret);
  */
 const char *format_duration(int64_t us, char *buf, size_t n);
 
+/*
+ * The one formatter of wall-clock times: US (µs since the epoch) as RFC 3339
+ * UTC, "2040-02-29T13:14:15.123Z", with DIGITS (0 to 6) digits of the
+ * second's fraction, rounded down (times before 1970 too). Returns the
+ * length, -EOVERFLOW when the time has no calendar date here, or -ENOBUFS
+ * when BUF is too small (BUF then holds a truncated string). Any thread.
+ */
+int format_utc(int64_t us, int digits, char *buf, size_t n);
+
+/*
+ * Parses a UTC date and time, as m2mctl's --since/--until take them:
+ * "2040-02-29T13:14:15Z", "2040-02-29T13:14:15", "2040-02-29 13:14:15",
+ * "2040-02-29 13:14" or "2040-02-29". Returns 0 and *ret_us (µs since the
+ * epoch), -EINVAL, or -ERANGE for a date beyond what µs in 64 bits hold.
+ */
+int parse_utc(const char *s, int64_t *ret_us);
+
 /* strdup/malloc that the caller must check; here for symmetry with free(). */
 char *strdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -636,6 +636,18 @@ static void test_mqtt_missing(void) {
 	teardown(h);
 }
 
+/* {ts} after 2038: a 32-bit time_t (Debian's armhf default) would say 1903. */
+static void test_ts_after_2038(void) {
+	struct h *h = setup(RULE("hi", "b1/temp", ">", "value = 85\n"
+	                         "on_raise = [ { mqtt = { topic = \"t\", payload = \"{ts}\" } } ]"));
+
+	h->wall = 2214134055LL * SEC + 123456; /* 2040-02-29T13:14:15.123456Z */
+	feed(h, "b1/temp", 90);
+	ASSERT_EQ(h->n_pub, 1);
+	ASSERT_STR_EQ(h->payload[0], "2040-02-29T13:14:15.123Z");
+	teardown(h);
+}
+
 static void test_stale_delay_and_cooldown(void) {
 	struct h *h = setup(RULE("quiet", "b1/temp", "stale", "stale_after = \"10s\"\nfor = \"5s\"")
 	                    RULE("hi", "b1/press", ">", "value = 10\nfor = \"2s\"\ncooldown = \"30s\""));
@@ -1040,6 +1052,7 @@ int main(void) {
 	test_stale_model();
 	test_actions();
 	test_mqtt_missing();
+	test_ts_after_2038();
 	test_restore();
 	test_reconfigure();
 	test_bad_config();

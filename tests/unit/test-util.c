@@ -134,6 +134,58 @@ static void test_json_numbers(void) {
 	cJSON_Delete(o);
 }
 
+/*
+ * Wall-clock times past 2038 (a signed 32-bit time_t ends on 2038-01-19)
+ * and 2106 (an unsigned one), and before 1970: every formatter and parser
+ * of m2md goes through these two (the MQTT payload's ts, a rule's {ts},
+ * m2mctl's times and --since/--until). Run on armhf too (tools/cross-test).
+ */
+static void test_utc(void) {
+	const int64_t t2040 = 2214134055LL * 1000000 + 123456; /* 2040-02-29T13:14:15.123456Z */
+	char buf[40];
+	int64_t us;
+
+	ASSERT_EQ(format_utc(t2040, 6, buf, sizeof(buf)), 27);
+	ASSERT_STR_EQ(buf, "2040-02-29T13:14:15.123456Z");
+	ASSERT_EQ(format_utc(t2040, 3, buf, sizeof(buf)), 24);
+	ASSERT_STR_EQ(buf, "2040-02-29T13:14:15.123Z");
+	ASSERT_EQ(format_utc(t2040, 0, buf, sizeof(buf)), 20);
+	ASSERT_STR_EQ(buf, "2040-02-29T13:14:15Z");
+	ASSERT_GT(format_utc(2147483648LL * 1000000, 0, buf, sizeof(buf)), 0);
+	ASSERT_STR_EQ(buf, "2038-01-19T03:14:08Z");
+	ASSERT_GT(format_utc(4294967296LL * 1000000 + 999999, 3, buf, sizeof(buf)), 0);
+	ASSERT_STR_EQ(buf, "2106-02-07T06:28:16.999Z");
+	ASSERT_GT(format_utc(-1, 6, buf, sizeof(buf)), 0);
+	ASSERT_STR_EQ(buf, "1969-12-31T23:59:59.999999Z");
+	ASSERT_GT(format_utc(0, 3, buf, sizeof(buf)), 0);
+	ASSERT_STR_EQ(buf, "1970-01-01T00:00:00.000Z");
+	ASSERT_EQ(format_utc(t2040, 6, buf, 27), -ENOBUFS);
+	ASSERT_EQ(format_utc(t2040, 7, buf, sizeof(buf)), -EINVAL);
+
+	static const struct {
+		const char *s;
+		int64_t sec;
+	} dates[] = {
+		{ "2040-02-29T13:14:15Z", 2214134055LL }, { "2040-02-29T13:14:15", 2214134055LL },
+		{ "2040-02-29 13:14:15", 2214134055LL },  { "2040-02-29 13:14", 2214134040LL },
+		{ "2040-02-29", 2214086400LL },           { "2106-02-07T06:28:16Z", 4294967296LL },
+		{ "1969-12-31T23:59:59Z", -1 },           { "9999-12-31T23:59:59Z", 253402300799LL },
+	};
+	for (size_t i = 0; i < ELEMENTSOF(dates); i++) {
+		ASSERT_OK(parse_utc(dates[i].s, &us));
+		ASSERT_EQ(us, dates[i].sec * 1000000);
+	}
+	ASSERT_EQ(parse_utc("2040-02-29T13:14:15+01", &us), -EINVAL);
+	ASSERT_EQ(parse_utc("yesterday", &us), -EINVAL);
+	ASSERT_EQ(parse_utc("", &us), -EINVAL);
+	ASSERT_EQ(parse_utc(NULL, &us), -EINVAL);
+
+	/* What one writes, the other reads back. */
+	ASSERT_GT(format_utc(t2040, 0, buf, sizeof(buf)), 0);
+	ASSERT_OK(parse_utc(buf, &us));
+	ASSERT_EQ(us, t2040 - t2040 % 1000000);
+}
+
 static void test_strerror(void) {
 	ASSERT_STR_EQ(m2m_strerror(M2M_EABI), "plugin ABI version mismatch");
 	ASSERT_STR_EQ(m2m_strerror(M2M_ENOTWRITABLE), "point is not writable");
@@ -147,6 +199,7 @@ int main(void) {
 	RUN_TEST(test_numbers);
 	RUN_TEST(test_json_numbers);
 	RUN_TEST(test_format);
+	RUN_TEST(test_utc);
 	RUN_TEST(test_strerror);
 	return 0;
 }
