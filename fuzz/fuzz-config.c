@@ -4,8 +4,10 @@
  * daemon_check() reads the file (config-toml.cc, config.c), parses the
  * core's sections, [mqtt], [control] and the rules, and creates a
  * throw-away instance of every driver, whose plugin parses its own section.
- * The input is written to a file; a conf.d file merged on top points
- * plugin_dir at the plugins of this build, which are instrumented too.
+ * The input is written to the config file; what follows a line
+ * "#--- conf.d" goes to a drop-in in its conf.d directory instead, so that
+ * merging is fuzzed too. A last drop-in points plugin_dir at the plugins of
+ * this build, which are instrumented too.
  */
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -22,7 +24,10 @@ static struct harness {
 	char dir[64];
 	char file[96];
 	char confd[96];
+	char dropin[128];
 } h;
+
+#define DROPIN_MARK "\n#--- conf.d\n"
 
 static void write_file(const char *path, const void *data, size_t size) {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -43,7 +48,9 @@ static void setup(void) {
 	snprintf(h.file, sizeof(h.file), "%s/m2md.toml", h.dir);
 	snprintf(h.confd, sizeof(h.confd), "%s/conf.d", h.dir);
 	FUZZ_ASSERT(mkdir(h.confd, 0755) == 0);
-	snprintf(path, sizeof(path), "%s/00-plugins.toml", h.confd);
+	snprintf(h.dropin, sizeof(h.dropin), "%s/50-fuzz.toml", h.confd);
+	/* Merged last (name order), so that it wins over both. */
+	snprintf(path, sizeof(path), "%s/zz-plugins.toml", h.confd);
 	snprintf(text, sizeof(text), "[gateway]\nplugin_dir = \"%s\"\n", FUZZ_PLUGIN_DIR);
 	write_file(path, text, strlen(text));
 	/*
@@ -59,12 +66,22 @@ static void setup(void) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+	const uint8_t *mark = memmem(data, size, DROPIN_MARK, strlen(DROPIN_MARK));
 	char *error = NULL;
 	int r;
 
 	if (!h.dir[0])
 		setup();
-	write_file(h.file, data, size);
+	if (mark) {
+		size_t main_size = (size_t)(mark - data) + 1;
+
+		write_file(h.file, data, main_size);
+		write_file(h.dropin, mark + strlen(DROPIN_MARK),
+		           size - main_size - strlen(DROPIN_MARK) + 1);
+	} else {
+		write_file(h.file, data, size);
+		(void)unlink(h.dropin);
+	}
 	r = daemon_check(h.file, h.confd, &error);
 	/* Refused: with a negative errno and one line that says why. */
 	if (r < 0) {

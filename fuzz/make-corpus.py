@@ -165,6 +165,13 @@ def main():
     for name in sorted(os.listdir(os.path.join(top, "conf"))):
         if name.endswith(".toml"):
             shutil.copy(os.path.join(top, "conf", name), os.path.join(d, name))
+    # A config and a conf.d drop-in (fuzz-config.c splits at the mark).
+    with open(os.path.join(top, "conf", "m2md.toml"), "rb") as f:
+        main_file = f.read()
+    with open(os.path.join(top, "conf", "mqtt.toml"), "rb") as f:
+        dropin = f.read()
+    with open(os.path.join(d, "dropin-mqtt.toml"), "wb") as f:
+        f.write(main_file.rstrip(b"\n") + b"\n#--- conf.d\n" + dropin)
     for name in configs_bad:
         shutil.copy(os.path.join(top, "tests", "configs", "bad", name), os.path.join(d, "bad-" + name))
     return 0
