@@ -25,6 +25,7 @@ static struct harness {
 	char file[96];
 	char confd[96];
 	char dropin[128];
+	char plugins[128];
 } h;
 
 #define DROPIN_MARK "\n#--- conf.d\n"
@@ -35,6 +36,15 @@ static void write_file(const char *path, const void *data, size_t size) {
 	FUZZ_ASSERT(fd >= 0);
 	FUZZ_ASSERT(write(fd, data, size) == (ssize_t)size);
 	FUZZ_ASSERT(close(fd) == 0);
+}
+
+/* The files go when the run ends; a crash leaves them for a look. */
+static void cleanup(void) {
+	(void)unlink(h.file);
+	(void)unlink(h.dropin);
+	(void)unlink(h.plugins);
+	(void)rmdir(h.confd);
+	(void)rmdir(h.dir);
 }
 
 static void setup(void) {
@@ -50,9 +60,10 @@ static void setup(void) {
 	FUZZ_ASSERT(mkdir(h.confd, 0755) == 0);
 	snprintf(h.dropin, sizeof(h.dropin), "%s/50-fuzz.toml", h.confd);
 	/* Merged last (name order), so that it wins over both. */
-	snprintf(path, sizeof(path), "%s/zz-plugins.toml", h.confd);
+	snprintf(h.plugins, sizeof(h.plugins), "%s/zz-plugins.toml", h.confd);
 	snprintf(text, sizeof(text), "[gateway]\nplugin_dir = \"%s\"\n", FUZZ_PLUGIN_DIR);
-	write_file(path, text, strlen(text));
+	write_file(h.plugins, text, strlen(text));
+	atexit(cleanup);
 	/*
 	 * Loaded once for good: the daemon's dlclose() must not unload them,
 	 * since libFuzzer keeps pointers to every module's coverage counters.

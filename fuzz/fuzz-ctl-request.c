@@ -103,6 +103,12 @@ static int env_ack(void *ctx, const char *rule, const char *point) {
 static void env_reload(void *ctx) {
 }
 
+/* The socket goes when the run ends; a crash leaves it for a look. */
+static void cleanup(void) {
+	(void)unlink(h.socket);
+	(void)rmdir(h.dir);
+}
+
 static void setup(void) {
 	static const struct ctl_env env = {
 	    .status = env_status,
@@ -135,6 +141,7 @@ static void setup(void) {
 	FUZZ_ASSERT(uv_timer_init(&h.loop, &h.timer) == 0);
 	e.loop = &h.loop;
 	FUZZ_ASSERT(ctl_server_new(&e, cc, &h.server) == 0);
+	atexit(cleanup);
 }
 
 /* Each complete reply line must be a JSON object with a boolean "ok". */

@@ -3,7 +3,8 @@
  * The Modbus planner and what a poll does with the answers, without a
  * device: points become spans, spans become read requests (mb_plan), each
  * request gets the answer the input says (registers or bits, exception 02,
- * or another error), exception 02 bisects the request (mb_plan_split) as
+ * another exception, or a timeout that fails the rest of the cycle),
+ * exception 02 bisects the request (mb_plan_split) as
  * the driver's read_range() does, and every point is decoded from its
  * offset in the answer. The answer buffers are exactly as long as the
  * request, so a point decoded outside its request is a sanitizer report;
@@ -42,6 +43,7 @@ struct plan {
 	uint32_t span_first[MAX_POINTS + 1];
 	size_t n_spans;
 	bool breaks[MAX_POINTS], new_breaks[MAX_POINTS];
+	bool down; /* a device-level failure ended the cycle's requests */
 	struct mb_block blocks[MAX_POINTS];
 	size_t n_blocks;
 	unsigned max_gap, max_count;
@@ -166,9 +168,15 @@ static void read_range(struct plan *pl, struct fuzz_in *in, uint32_t first, uint
 	uint32_t start = pl->spans[first].start;
 	uint32_t end = pl->spans[first + n - 1].start + pl->spans[first + n - 1].count;
 	uint32_t count = end - start;
-	uint8_t status = fuzz_u8(in);
+	uint8_t status;
 
 	FUZZ_ASSERT(count >= 1 && count <= pl->max_count);
+	if (pl->down) {
+		/* No request after a timeout or a lost connection: the rest fails with it. */
+		fail(pl, first, n);
+		return;
+	}
+	status = fuzz_u8(in);
 	if (status % 8 == 0 && n > 1) {
 		/* Exception 02 for a merged request: bisect it. */
 		struct mb_block b = {.first = first, .n = n};
@@ -179,7 +187,12 @@ static void read_range(struct plan *pl, struct fuzz_in *in, uint32_t first, uint
 		read_range(pl, in, mid, first + n - mid);
 		return;
 	}
-	if (status % 8 <= 1) {
+	if (status % 8 <= 2) {
+		/*
+		 * 1: no answer, and the device counts as down for the rest of the
+		 * cycle; 2 (or 0 for a single span): an exception for this request.
+		 */
+		pl->down = status % 8 == 1;
 		fail(pl, first, n);
 		return;
 	}
@@ -237,6 +250,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		for (size_t i = 0; i < pl.n_points; i++)
 			pl.points[i].read = false;
 		memset(pl.new_breaks, 0, sizeof(pl.new_breaks));
+		pl.down = false;
 		for (size_t b = 0; b < pl.n_blocks; b++)
 			read_range(&pl, &in, pl.blocks[b].first, pl.blocks[b].n);
 		/* Every point got a value or a failure, exactly once. */

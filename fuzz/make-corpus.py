@@ -48,7 +48,9 @@ def answer(table, max_gap, max_count, start, points, replies):
     return out
 
 
-OK, FAIL, EXC02 = 2, 1, 0
+# Status bytes of fuzz-mb-answer: exception 02, a timeout (the device is
+# down for the rest of the cycle), another exception, an answer.
+EXC02, TIMEOUT, EXC04, OK = 0, 1, 2, 3
 
 seeds = {
     "mb-codec": {
@@ -84,17 +86,22 @@ seeds = {
                                [(0, BOOL, 0, 0), (9, BOOL, 0, 0)],
                                [(OK, b"\x01"), (OK, b"\x01")]),
         # A holding-register block the device refuses with exception 02,
-        # read again in halves, the second half failing with a timeout.
+        # read again in halves, the second half refused with exception 04.
         "holding-split": answer(HOLDING_REGISTER, 16, 125, 100,
                                 [(0, UINT16, ABCD, 0), (2, INT32, CDAB, 0),
                                  (1, FLOAT64, DCBA, 0), (0, UINT16, ABCD, 0)],
                                 [(EXC02, b""), (OK, regs("H", 7) + b"\0\0\0\0" + regs("i", -3)),
-                                 (FAIL, b"")]),
+                                 (EXC04, b"")]),
         # Bits of one register, and a string beside them.
         "bits-and-string": answer(HOLDING_REGISTER, 0, 10, 40,
                                   [(0, BOOL, 0, 0), (1, BOOL, 0, 5), (1, BOOL, 0, 15),
                                    (0, STRING, ABCD, 3)],
                                   [(OK, regs("H", 0x8021) + b"PLC-7\0\0\0")]),
+        # Two blocks, a gap too wide between them; the first times out, so the
+        # second is not asked for.
+        "timeout": answer(INPUT_REGISTER, 2, 125, 0,
+                          [(0, UINT16, ABCD, 0), (10, UINT16, ABCD, 0)],
+                          [(TIMEOUT, b"")]),
         # Too long for one request: the planner splits by max_count.
         "max-count": answer(INPUT_REGISTER, 8, 4, 0,
                             [(0, FLOAT32, ABCD, 0), (0, FLOAT32, ABCD, 0), (0, UINT16, 0, 0)],
