@@ -42,6 +42,7 @@
 #include "error.h"
 #include "fmt.h"
 #include "log.h"
+#include "mqtt-command.h"
 #include "point.h"
 #include "store.h"
 #include "util.h"
@@ -1509,40 +1510,6 @@ static void on_write_done(int status, const char *error_text, void *arg) {
 	command_free(cmd);
 }
 
-/*
- * Reads a command payload: a bare number, true/false, or an object with
- * "value" (number or bool) and an optional "id" (string or number).
- * Returns 0, or an error text for the reply.
- */
-static const char *parse_command(const char *payload, size_t len, double *ret_value, cJSON **ret_id) {
-	cJSON *j = cJSON_ParseWithLength(payload, len), *v;
-	const char *err = NULL;
-
-	*ret_id = NULL;
-	if (!j)
-		return "malformed payload: expected a number, true, false or {\"value\": ..., \"id\": ...}";
-	if (cJSON_IsObject(j)) {
-		cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "id");
-		if (id && (cJSON_IsString(id) || cJSON_IsNumber(id)))
-			*ret_id = cJSON_Duplicate(id, true);
-		else if (id)
-			err = "malformed payload: \"id\" must be a string or a number";
-		v = cJSON_GetObjectItemCaseSensitive(j, "value");
-	} else {
-		v = j;
-	}
-	if (!err) {
-		if (v && cJSON_IsNumber(v))
-			*ret_value = v->valuedouble;
-		else if (v && cJSON_IsBool(v))
-			*ret_value = cJSON_IsTrue(v) ? 1 : 0;
-		else
-			err = "malformed payload: expected \"value\" to be a number or a bool";
-	}
-	cJSON_Delete(j);
-	return err;
-}
-
 static void handle_command(mqtt *m, const struct mosquitto_message *msg, const mosquitto_property *props);
 
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg,
@@ -1556,24 +1523,15 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
 
 static void handle_command(mqtt *m, const struct mosquitto_message *msg, const mosquitto_property *props) {
 	struct command *cmd;
-	const char *t = msg->topic, *dev, *err = NULL;
+	const char *t = msg->topic, *err = NULL;
 	char point[256];
-	size_t plen = strlen(m->conf->prefix), glen = strlen(m->conf->gateway), tl = strlen(t);
 	double value = NAN;
 	void *corr = NULL;
 	uint16_t corr_len = 0;
 	int r;
 
-	/* {prefix}/{gateway}/{device}/{point}/set, and nothing else. */
-	if (tl < plen + glen + 8 || strncmp(t, m->conf->prefix, plen) != 0 || t[plen] != '/' ||
-	    strncmp(t + plen + 1, m->conf->gateway, glen) != 0 || t[plen + 1 + glen] != '/' ||
-	    strcmp(t + tl - 4, "/set") != 0)
+	if (mqtt_command_topic(t, m->conf->prefix, m->conf->gateway, point, sizeof(point)) < 0)
 		return;
-	dev = t + plen + glen + 2;
-	if ((size_t)(t + tl - 4 - dev) >= sizeof(point))
-		return;
-	memcpy(point, dev, (size_t)(t + tl - 4 - dev));
-	point[t + tl - 4 - dev] = '\0';
 	m->cmd_received++;
 	cmd = calloc(1, sizeof(*cmd));
 	if (!cmd)
@@ -1593,7 +1551,7 @@ static void handle_command(mqtt *m, const struct mosquitto_message *msg, const m
 	else if (msg->payloadlen <= 0)
 		err = "malformed payload: empty";
 	else
-		err = parse_command(msg->payload, (size_t)msg->payloadlen, &value, &cmd->id);
+		err = mqtt_command_parse(msg->payload, (size_t)msg->payloadlen, &value, &cmd->id);
 	/* Parsed first all the same: the refusal echoes the request's id. */
 	if (msg->retain)
 		err = "retained commands are refused: a command must not repeat at every connect";
