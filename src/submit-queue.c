@@ -78,13 +78,19 @@ int submit_queue_put(struct submit_queue *q, const struct m2m_reading *r, size_t
 	size_t total = n;
 	int first = 0;
 
+	if (q->len + n > SUBMIT_QUEUE_MAX) {
+		/*
+		 * Far behind: the oldest go now, as many as arrive, so that the
+		 * wait stays bounded, nothing is lost, and the loop is held no
+		 * longer than it was for a submit without the queue.
+		 */
+		while (q->len && q->len + n > SUBMIT_QUEUE_MAX)
+			hand_chunk(q);
+		if (q->len == 0 && n > SUBMIT_QUEUE_MAX)
+			return q->fn(q->drv, r, n);
+	}
 	if (q->len == 0 && (n <= SUBMIT_CHUNK || !q->loop))
 		return q->fn(q->drv, r, n);
-	if (q->len + n > SUBMIT_QUEUE_MAX) {
-		/* Far behind: catching up now blocks the loop but keeps every reading. */
-		submit_queue_flush(q);
-		return q->fn(q->drv, r, n);
-	}
 	if (q->len == 0) {
 		first = q->fn(q->drv, r, SUBMIT_CHUNK);
 		if (first < 0 && first != -EINVAL)

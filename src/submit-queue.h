@@ -12,8 +12,9 @@
  * (the first chunk at once, the rest from an idle handle), so timers, the
  * MQTT socket and the control socket are served between chunks. Order is
  * kept: while readings wait, new ones queue behind them. The copy is
- * bounded (SUBMIT_QUEUE_MAX readings); beyond it, what waits is handed
- * over at once, which blocks the loop as before but loses nothing.
+ * bounded (SUBMIT_QUEUE_MAX readings): a submit that would pass the bound
+ * first hands over as many of the oldest as it brings, which holds the
+ * loop as long as that submit did without the queue, and loses nothing.
  *
  * Everything here runs on the loop thread.
  */

@@ -131,9 +131,19 @@ static void test_overflow_loses_nothing(uv_loop_t *loop) {
 	submit_queue_init(&q, loop, core_submit, NULL);
 	ASSERT_EQ(submit_queue_put(&q, r, n), (int)n);
 	ASSERT_EQ(q.len, n - SUBMIT_CHUNK);
-	/* Beyond the bound the queue catches up at once, in order. */
+	/* Past the bound, the oldest go first, whole chunks, as many as arrive. */
 	ASSERT_EQ(submit_queue_put(&q, more, 1000), 1000);
+	ASSERT_EQ(seen.total, SUBMIT_CHUNK + 3 * SUBMIT_CHUNK);
+	ASSERT_EQ(q.len, n - SUBMIT_CHUNK - 3 * SUBMIT_CHUNK + 1000);
+	ASSERT_LE(q.len, SUBMIT_QUEUE_MAX);
+	/* More than the bound in one submit, with nothing waiting: straight through. */
+	submit_queue_flush(&q);
 	ASSERT_EQ(seen.total, n + 1000);
+	ASSERT_EQ(q.len, 0);
+	free(r);
+	r = readings((uint32_t)n + 1001, n + 1);
+	ASSERT_EQ(submit_queue_put(&q, r, n + 1), (int)(n + 1));
+	ASSERT_EQ(seen.total, 2 * n + 1001);
 	ASSERT_EQ(q.len, 0);
 	submit_queue_done(&q);
 	uv_run(loop, UV_RUN_DEFAULT);
