@@ -77,7 +77,7 @@ void mqtt_cork_hold(struct mqtt_cork *c, int fd) {
 	if (!c || fd < 0 || c->fd == fd)
 		return;
 	release(c);
-	/* Asked once per iteration: a new connection gets its own socket, maybe under the same number. */
+	/* Asked once per iteration: a new connection may reuse the old socket's number. */
 	if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0 && !nodelay)
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 	if (setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) < 0)

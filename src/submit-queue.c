@@ -32,7 +32,7 @@ static void on_idle(uv_idle_t *h) {
 		uv_idle_stop(h);
 }
 
-/* Room for N more behind what waits: moves what waits to the front, or grows, when the tail is short. */
+/* Room for N more behind what waits: compacts, or grows, when the tail is short. */
 static int reserve(struct submit_queue *q, size_t n) {
 	size_t cap;
 	struct m2m_reading *nb;
@@ -94,7 +94,7 @@ int submit_queue_put(struct submit_queue *q, const struct m2m_reading *r, size_t
 	if (q->len == 0) {
 		first = q->fn(q->drv, r, SUBMIT_CHUNK);
 		if (first < 0 && first != -EINVAL)
-			return first; /* the driver is not running, or no memory: the rest would fail alike */
+			return first; /* not running, or no memory: the rest would fail alike */
 		r += SUBMIT_CHUNK;
 		n -= SUBMIT_CHUNK;
 	}
