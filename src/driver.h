@@ -10,6 +10,7 @@
 #include <uv.h>
 
 #include "daemon.h"
+#include "submit-queue.h"
 
 enum driver_state {
 	DRIVER_CREATED,  /* parsed, not started */
@@ -57,6 +58,7 @@ struct m2m_host {
 	struct host_bus *buses;
 	unsigned buses_closing;
 	struct m2m_write *writes;   /* in flight */
+	struct submit_queue submits; /* readings waiting to reach the core in chunks */
 
 	struct driver_stat *stats;
 	size_t n_stats;

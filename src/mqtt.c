@@ -43,6 +43,7 @@
 #include "fmt.h"
 #include "log.h"
 #include "mqtt-command.h"
+#include "mqtt-cork.h"
 #include "point.h"
 #include "store.h"
 #include "util.h"
@@ -157,6 +158,7 @@ struct mqtt {
 	int poll_events;
 	uv_timer_t timer, pump_timer, batch_timer;
 	uv_async_t async;
+	struct mqtt_cork *cork;     /* NULL: writes go uncoalesced */
 	uv_getaddrinfo_t gai;
 	bool gai_active;
 	char addrs[MAX_ADDRS][INET6_ADDRSTRLEN]; /* the broker's, from the last lookup */
@@ -997,6 +999,7 @@ static int publish_raw(mqtt *m, int *mid, const char *topic, const void *payload
                        bool retain, const mosquitto_property *props) {
 	if (len > INT32_MAX)
 		return MOSQ_ERR_PAYLOAD_SIZE;
+	mqtt_cork_hold(m->cork, mosquitto_socket(m->mosq));
 	return mosquitto_publish_v5(m->mosq, mid, topic, (int)len, payload, qos, retain, props);
 }
 
@@ -1754,6 +1757,7 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 	if (events & UV_WRITABLE) {
 		/* The socket connected: from now on, writable only when libmosquitto has something. */
 		m->tcp_up = true;
+		mqtt_cork_hold(m->cork, m->state == ST_CONNECTED ? mosquitto_socket(m->mosq) : -1);
 		rc = mosquitto_loop_write(m->mosq, 1);
 	}
 	if (rc == MOSQ_ERR_SUCCESS && !m->lost && mosquitto_socket(m->mosq) >= 0 &&
@@ -2114,6 +2118,8 @@ int mqtt_new(const struct mqtt_env *env, mqtt_conf *conf, mqtt **ret) {
 	uv_timer_init(env->loop, &m->pump_timer);
 	uv_timer_init(env->loop, &m->batch_timer);
 	uv_async_init(env->loop, &m->async, on_async);
+	if (mqtt_cork_new(env->loop, &m->cork) < 0)
+		m->cork = NULL;
 	m->timer.data = m->pump_timer.data = m->batch_timer.data = m->async.data = m;
 	m->open_handles = 4;
 	if (env->store) {
@@ -2215,6 +2221,8 @@ static void finish_stop(mqtt *m) {
 	uv_close((uv_handle_t *)&m->pump_timer, handle_closed);
 	uv_close((uv_handle_t *)&m->batch_timer, handle_closed);
 	uv_close((uv_handle_t *)&m->async, handle_closed);
+	mqtt_cork_free(m->cork);
+	m->cork = NULL;
 }
 
 void mqtt_stop(mqtt *m, void (*on_stopped)(void *arg), void *arg) {
@@ -2261,6 +2269,7 @@ void mqtt_free(mqtt *m) {
 	}
 	if (m->mosq)
 		mosquitto_destroy(m->mosq);
+	mqtt_cork_free(m->cork);
 	window_free(m);
 	free(m->mids);
 	topics_clear(m);

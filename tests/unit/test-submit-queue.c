@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The submit queue: big submits reach the core in chunks of at most
+ * SUBMIT_CHUNK, one per loop iteration, in order, and none is lost when
+ * the queue is flushed or overflows.
+ */
+#include "submit-queue.h"
+
+#include <errno.h>
+
+#include "test.h"
+
+#define MAX_CALLS 4096
+
+/* What the core's submit saw: the chunks, and every point id in order. */
+struct seen {
+	size_t calls, total;
+	size_t sizes[MAX_CALLS];
+	uint64_t iteration[MAX_CALLS];
+	uint32_t next_id;   /* the id the next reading must carry */
+	uint64_t iter;      /* loop iterations so far (a check handle counts them) */
+	int ret;            /* what the submit returns; 0 means N */
+};
+
+static struct seen seen;
+
+static int core_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
+	(void)drv;
+	ASSERT_LT(seen.calls, MAX_CALLS);
+	seen.sizes[seen.calls] = n;
+	seen.iteration[seen.calls] = seen.iter;
+	seen.calls++;
+	for (size_t i = 0; i < n; i++)
+		ASSERT_EQ(r[i].point, seen.next_id++);
+	seen.total += n;
+	return seen.ret ? seen.ret : (int)n;
+}
+
+static void on_check(uv_check_t *h) {
+	(void)h;
+	seen.iter++;
+}
+
+static struct m2m_reading *readings(uint32_t first, size_t n) {
+	struct m2m_reading *r = calloc(n, sizeof(*r));
+
+	ASSERT(r);
+	for (size_t i = 0; i < n; i++)
+		r[i].point = first + (uint32_t)i;
+	return r;
+}
+
+static void reset(void) {
+	memset(&seen, 0, sizeof(seen));
+	seen.next_id = 1;
+}
+
+static void test_small_is_synchronous(uv_loop_t *loop) {
+	struct submit_queue q;
+	struct m2m_reading *r = readings(1, SUBMIT_CHUNK);
+
+	reset();
+	submit_queue_init(&q, loop, core_submit, NULL);
+	ASSERT_EQ(submit_queue_put(&q, r, SUBMIT_CHUNK), SUBMIT_CHUNK);
+	ASSERT_EQ(seen.calls, 1);
+	ASSERT_EQ(seen.total, SUBMIT_CHUNK);
+	/* An error of the core reaches the driver when nothing waited. */
+	seen.ret = -ESHUTDOWN;
+	seen.next_id = 1;
+	ASSERT_EQ(submit_queue_put(&q, r, 10), -ESHUTDOWN);
+	ASSERT(q.idle == NULL); /* nothing ever waited: no handle */
+	submit_queue_done(&q);
+	free(r);
+}
+
+static void test_chunks_per_iteration(uv_loop_t *loop) {
+	struct submit_queue q;
+	size_t n = 10 * SUBMIT_CHUNK + 17;
+	struct m2m_reading *r = readings(1, n), *more = readings((uint32_t)n + 1, 5);
+
+	reset();
+	submit_queue_init(&q, loop, core_submit, NULL);
+	ASSERT_EQ(submit_queue_put(&q, r, n), (int)n);
+	free(r); /* the driver reuses its buffer at once */
+	ASSERT_EQ(seen.calls, 1);
+	ASSERT_EQ(seen.sizes[0], SUBMIT_CHUNK);
+	/* What comes while readings wait queues behind them, even when small. */
+	ASSERT_EQ(submit_queue_put(&q, more, 5), 5);
+	ASSERT_EQ(seen.calls, 1);
+	uv_run(loop, UV_RUN_DEFAULT);
+	ASSERT_EQ(seen.total, n + 5);
+	ASSERT_EQ(seen.calls, 11); /* 256 at once, then 10 chunks for the 2,326 that waited */
+	for (size_t i = 0; i < seen.calls; i++) {
+		ASSERT_LE(seen.sizes[i], SUBMIT_CHUNK);
+		/* One chunk per loop iteration: the loop serves others between them. */
+		if (i > 1)
+			ASSERT_GT(seen.iteration[i], seen.iteration[i - 1]);
+	}
+	ASSERT_EQ(q.deferred, n + 5 - SUBMIT_CHUNK);
+	submit_queue_done(&q);
+	uv_run(loop, UV_RUN_DEFAULT);
+	free(more);
+}
+
+static void test_flush_hands_over_all(uv_loop_t *loop) {
+	struct submit_queue q;
+	size_t n = 3 * SUBMIT_CHUNK;
+	struct m2m_reading *r = readings(1, n);
+
+	reset();
+	submit_queue_init(&q, loop, core_submit, NULL);
+	ASSERT_EQ(submit_queue_put(&q, r, n), (int)n);
+	ASSERT_EQ(seen.total, SUBMIT_CHUNK);
+	submit_queue_flush(&q);
+	ASSERT_EQ(seen.total, n);
+	ASSERT_EQ(q.len, 0);
+	/* Nothing is left for the loop. */
+	uv_run(loop, UV_RUN_NOWAIT);
+	ASSERT_EQ(seen.total, n);
+	submit_queue_done(&q);
+	uv_run(loop, UV_RUN_DEFAULT);
+	free(r);
+}
+
+static void test_overflow_loses_nothing(uv_loop_t *loop) {
+	struct submit_queue q;
+	size_t n = SUBMIT_QUEUE_MAX;
+	struct m2m_reading *r = readings(1, n), *more = readings((uint32_t)n + 1, 1000);
+
+	reset();
+	submit_queue_init(&q, loop, core_submit, NULL);
+	ASSERT_EQ(submit_queue_put(&q, r, n), (int)n);
+	ASSERT_EQ(q.len, n - SUBMIT_CHUNK);
+	/* Past the bound, the oldest go first, whole chunks, as many as arrive. */
+	ASSERT_EQ(submit_queue_put(&q, more, 1000), 1000);
+	ASSERT_EQ(seen.total, SUBMIT_CHUNK + 3 * SUBMIT_CHUNK);
+	ASSERT_EQ(q.len, n - SUBMIT_CHUNK - 3 * SUBMIT_CHUNK + 1000);
+	ASSERT_LE(q.len, SUBMIT_QUEUE_MAX);
+	/* More than the bound in one submit, with nothing waiting: straight through. */
+	submit_queue_flush(&q);
+	ASSERT_EQ(seen.total, n + 1000);
+	ASSERT_EQ(q.len, 0);
+	free(r);
+	r = readings((uint32_t)n + 1001, n + 1);
+	ASSERT_EQ(submit_queue_put(&q, r, n + 1), (int)(n + 1));
+	ASSERT_EQ(seen.total, 2 * n + 1001);
+	ASSERT_EQ(q.len, 0);
+	submit_queue_done(&q);
+	uv_run(loop, UV_RUN_DEFAULT);
+	free(r);
+	free(more);
+}
+
+static void test_without_loop_is_synchronous(void) {
+	struct submit_queue q;
+	struct m2m_reading *r = readings(1, 1000);
+
+	reset();
+	submit_queue_init(&q, NULL, core_submit, NULL);
+	ASSERT_EQ(submit_queue_put(&q, r, 1000), 1000);
+	ASSERT_EQ(seen.calls, 1);
+	submit_queue_done(&q);
+	free(r);
+}
+
+int main(void) {
+	uv_loop_t loop;
+	uv_check_t check;
+
+	ASSERT_EQ(uv_loop_init(&loop), 0);
+	ASSERT_EQ(uv_check_init(&loop, &check), 0);
+	uv_check_start(&check, on_check);
+	uv_unref((uv_handle_t *)&check);
+	test_small_is_synchronous(&loop);
+	test_chunks_per_iteration(&loop);
+	test_flush_hands_over_all(&loop);
+	test_overflow_loses_nothing(&loop);
+	test_without_loop_is_synchronous();
+	uv_close((uv_handle_t *)&check, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ASSERT_EQ(uv_loop_close(&loop), 0);
+	printf("submit-queue: 5 tests passed\n");
+	return 0;
+}
