@@ -135,7 +135,7 @@ static void setup(void) {
 	         "request_timeout = \"10min\"\nmax_clients = 1\n",
 	         h.socket);
 	FUZZ_ASSERT(config_load_string(text, "fuzz.toml", &c, &error) == 0);
-	FUZZ_ASSERT(ctl_conf_parse(c, config_root(c), &cc) == 0);
+	FUZZ_ASSERT(ctl_conf_parse(c, config_root(c), "fuzz.toml", &cc) == 0);
 	config_free(c);
 	FUZZ_ASSERT(uv_loop_init(&h.loop) == 0);
 	FUZZ_ASSERT(uv_timer_init(&h.loop, &h.timer) == 0);
