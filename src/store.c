@@ -2240,6 +2240,10 @@ int store_open(const struct store_opts *opts, store **ret, char **ret_error) {
 	if (r < 0)
 		goto fail;
 
+	/* What a reopen after a file system failure compares with, from the first commit on. */
+	s->rec.last_rowid = readings_max_rowid(s);
+	if (s->rec.last_rowid < 0)
+		s->rec.last_rowid = 0;
 	r = start_thread(s);
 	if (r < 0) {
 		err = strdup_printf("%s: cannot start storage thread: %s", s->path, m2m_strerror(r));
