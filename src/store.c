@@ -1340,8 +1340,7 @@ static uint64_t fsize_limit(void) {
  * interval, so that space is found within one of coming back; the
  * directory probe only once a second, since it writes and syncs a file.
  */
-static int64_t probe_interval(const store *s, int r) {
-	(void)r;
+static int64_t probe_interval(const store *s) {
 	return s->opts.commit_interval_us;
 }
 
@@ -1350,7 +1349,7 @@ static void recovery_begin(store *s, int r) {
 	/* Without a connection (a reopen found no file yet) the file system is still the suspect. */
 	s->rec.fs_suspect = error_needs_reopen(r) || !s->db;
 	s->rec.fsize_limit = fsize_limit();
-	s->rec.next_probe_us = mono_us() + probe_interval(s, r);
+	s->rec.next_probe_us = mono_us() + probe_interval(s);
 }
 
 static void db_dir(const store *s, char *buf, size_t n) {
@@ -1551,7 +1550,7 @@ static void *store_thread(void *arg) {
 		if (failing && now >= s->rec.next_probe_us) {
 			if (recovery_ready(s, fail_err, batch_rows(b)))
 				next_retry = now;
-			s->rec.next_probe_us = now + probe_interval(s, fail_err);
+			s->rec.next_probe_us = now + probe_interval(s);
 		}
 		if (!batch_empty(b) && (!failing || kick || now >= next_retry)) {
 			struct commit_result res;
