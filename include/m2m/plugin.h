@@ -33,7 +33,7 @@ extern "C" {
 #endif
 
 #define M2M_ABI_MAJOR 1
-#define M2M_ABI_MINOR 0
+#define M2M_ABI_MINOR 1
 
 /* The name of the one symbol a plugin exports. */
 #define M2M_PLUGIN_ENTRY_NAME "m2m_plugin_entry"
@@ -59,6 +59,7 @@ typedef struct m2m_timer m2m_timer; /* a loop timer owned by a driver */
 typedef struct m2m_io m2m_io;       /* an fd watch owned by a driver */
 typedef struct m2m_bus m2m_bus;     /* a worker thread for one bus */
 typedef struct m2m_write m2m_write; /* one pending write request */
+typedef struct m2m_stat m2m_stat;   /* a declared statistic (ABI 1.1) */
 
 /* Log levels, numerically equal to syslog's and sd-daemon's. */
 enum m2m_log_level {
@@ -100,7 +101,28 @@ struct m2m_reading {
 /* Events for fd watches. */
 enum m2m_io_events {
 	M2M_IO_READ = 1,
-	M2M_IO_WRITE = 2
+	M2M_IO_WRITE = 2,
+	/*
+	 * ABI 1.1, delivered only to a watch that asked for them. HUP: the peer
+	 * hung up or the device went away (a tty unplugged); the watch stays
+	 * active. ERR: an error is pending on the fd (read it with SO_ERROR or
+	 * the next read); the host has stopped the watch, and io_update starts
+	 * it again. Without them, both are reported as READ (ABI 1.0).
+	 */
+	M2M_IO_HUP = 4,
+	M2M_IO_ERR = 8
+};
+
+/* A device's state for device_state (ABI 1.1). */
+enum m2m_device_state {
+	M2M_DEVICE_OFFLINE = 0,
+	M2M_DEVICE_ONLINE = 1
+};
+
+/* The kind of a declared statistic (ABI 1.1), as in Prometheus. */
+enum m2m_stat_kind {
+	M2M_STAT_COUNTER = 0, /* only grows (requests, errors); reset by a restart */
+	M2M_STAT_GAUGE = 1    /* goes up and down (queue length, requests per cycle) */
 };
 
 /* Flags for bus_submit. */
@@ -132,7 +154,10 @@ struct m2m_host_api {
 
 	/* --- logging and time --- */
 
-	/* Logs a line prefixed with the driver's name. Any thread. */
+	/*
+	 * Logs a line prefixed with the driver's name. Any thread: a line at
+	 * M2M_LOG_ERR also becomes the instance's last error in status.
+	 */
 	void (*log)(m2m_host *host, int level, const char *fmt, ...) M2M_PRINTF(3, 4);
 	/* Wall-clock time in µs since the Unix epoch. Any thread. */
 	int64_t (*now_us)(m2m_host *host);
@@ -216,7 +241,8 @@ struct m2m_host_api {
 	              const char *text);
 	/*
 	 * Sets a named statistic shown by m2mctl status for this driver
-	 * ("requests_per_cycle.plc1"). Names up to 63 bytes.
+	 * ("requests_per_cycle.plc1"). Names up to 63 bytes. ABI 1.0: an
+	 * unlabelled gauge; new drivers use stat_declare.
 	 */
 	void (*stat)(m2m_host *host, const char *name, double value);
 
@@ -254,6 +280,36 @@ struct m2m_host_api {
 	 * or a negative errno. Exactly once per request.
 	 */
 	void (*write_done)(m2m_write *req, int status, const char *error_text);
+
+	/* --- ABI 1.1: check M2M_HAS_FIELD(struct m2m_host_api, size, field) --- */
+
+	/*
+	 * Rearms a running or fired timer: first after TIMEOUT_MS, then every
+	 * REPEAT_MS (0: once), without freeing it. For libraries that change
+	 * their timeout on every iteration (sd-bus, libmosquitto).
+	 */
+	int (*timer_update)(m2m_timer *timer, uint64_t timeout_ms, uint64_t repeat_ms);
+	/*
+	 * Says that DEVICE (the name given to declare_point, or NULL for the
+	 * whole instance) is online or offline (enum m2m_device_state), with a
+	 * short REASON ("connection refused", "no answer for 3 polls"; NULL when
+	 * online). Repeating the current state is cheap and ignored. The host
+	 * shows it in status, records a "device" event for each change and
+	 * tells the north side (availability, Sparkplug DDEATH).
+	 */
+	void (*device_state)(m2m_host *host, const char *device, int state,
+	                     const char *reason);
+	/*
+	 * Declares a statistic NAME (lower case, digits, '_'; up to 63 bytes)
+	 * of KIND (enum m2m_stat_kind) for DEVICE (NULL: the whole instance),
+	 * with a one-line HELP, as exported to status and metrics. The handle
+	 * lives until destroy(). Declaring the same name and device again
+	 * returns the same handle. Only during create or start.
+	 */
+	int (*stat_declare)(m2m_host *host, const char *name, const char *device, int kind,
+	                    const char *help, m2m_stat **ret);
+	/* Sets a declared statistic's value. */
+	void (*stat_set)(m2m_stat *stat, double value);
 };
 
 /*

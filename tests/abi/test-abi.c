@@ -14,7 +14,7 @@
 
 static void test_versions(void) {
 	ASSERT_EQ(M2M_ABI_MAJOR, 1);
-	ASSERT_EQ(M2M_ABI_MINOR, 0);
+	ASSERT_EQ(M2M_ABI_MINOR, 1);
 	ASSERT_STR_EQ(M2M_PLUGIN_ENTRY_NAME, "m2m_plugin_entry");
 }
 
@@ -40,6 +40,12 @@ static void test_enums(void) {
 	ASSERT_EQ(M2M_LOG_DEBUG, 7);
 	ASSERT_EQ(M2M_IO_READ, 1);
 	ASSERT_EQ(M2M_IO_WRITE, 2);
+	ASSERT_EQ(M2M_IO_HUP, 4);
+	ASSERT_EQ(M2M_IO_ERR, 8);
+	ASSERT_EQ(M2M_DEVICE_OFFLINE, 0);
+	ASSERT_EQ(M2M_DEVICE_ONLINE, 1);
+	ASSERT_EQ(M2M_STAT_COUNTER, 0);
+	ASSERT_EQ(M2M_STAT_GAUGE, 1);
 	ASSERT_EQ(M2M_BUS_URGENT, 1);
 }
 
@@ -76,7 +82,12 @@ static void test_host_api(void) {
 	PIN_OFFSET(T, bus_submit, 8 + 22 * P);
 	PIN_OFFSET(T, bus_pending, 8 + 23 * P);
 	PIN_OFFSET(T, write_done, 8 + 24 * P);
-	PIN_SIZE(T, 8 + 25 * P);
+	/* ABI 1.1 */
+	PIN_OFFSET(T, timer_update, 8 + 25 * P);
+	PIN_OFFSET(T, device_state, 8 + 26 * P);
+	PIN_OFFSET(T, stat_declare, 8 + 27 * P);
+	PIN_OFFSET(T, stat_set, 8 + 28 * P);
+	PIN_SIZE(T, 8 + 29 * P);
 }
 
 static void test_driver_ops(void) {

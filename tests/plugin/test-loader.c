@@ -109,9 +109,9 @@ static void test_distinct(void) {
 
 static void test_abi(void) {
 	install("wrong-major", "major", 0644);
-	expect_error("major", -EPROTO, "built for ABI 2.0, this m2md provides ABI 1.0");
+	expect_error("major", -EPROTO, "built for ABI 2.1, this m2md provides ABI 1.1");
 	install("newer-minor", "minor", 0644);
-	expect_error("minor", -EPROTO, "built for ABI 1.99, this m2md provides ABI 1.0");
+	expect_error("minor", -EPROTO, "built for ABI 1.99, this m2md provides ABI 1.1");
 	install("refuses", "refuses", 0644);
 	expect_error("refuses", -EPROTO, "plugin refused this m2md");
 	install("no-entry", "noentry", 0644);
