@@ -15,6 +15,7 @@
 #include <cJSON.h>
 
 #include "m2m/plugin.h"
+#include "write.h"
 
 typedef struct config config;
 struct point;
@@ -36,15 +37,15 @@ const char *ctl_conf_socket(const ctl_conf *cc);
 struct ctl_env {
 	void *ctx;
 	uv_loop_t *loop;
-	/* The whole status object (daemon_status_json); caller frees. */
+	/* The whole status object (the daemon's); caller frees. */
 	cJSON *(*status)(void *ctx);
 	/* Points with their latest values, optionally of one device; caller frees. */
 	cJSON *(*points)(void *ctx, const char *device);
 	/* One point's latest value, or NULL when unknown; caller frees. */
 	cJSON *(*read)(void *ctx, const char *point);
-	/* A write through every check (daemon_write). */
-	int (*write)(void *ctx, const char *origin, const char *point, double value,
-	             void (*cb)(int status, const char *error_text, void *arg), void *arg);
+	/* A write through every check (core_write). */
+	int (*write)(void *ctx, const char *origin, const char *point, double value, write_cb cb,
+	             void *arg);
 	/* Words for a write that WRITE refused with ERR, into BUF (NULL: errno text). */
 	const char *(*write_refusal)(void *ctx, const char *point, double value, int err, char *buf,
 	                             size_t n);

@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "host-api.h"
 #include "error.h"
+#include "ingest.h"
 #include "log.h"
 #include "util.h"
 
@@ -39,13 +40,13 @@ static void driver_free(struct m2m_host *drv) {
 	free(drv->points);
 	host_state_free(drv);
 	free(drv->stats);
-	plugin_put(&drv->d->plugins, drv->plugin);
+	plugin_put(&drv->core->plugins, drv->plugin);
 	config_ref_put(drv->cfg);
 	free(drv->name);
 	free(drv);
 }
 
-int driver_create(struct daemon *d, registry *reg, bool validating, struct config_ref *cfg,
+int driver_create(struct core *core, registry *reg, bool validating, struct config_ref *cfg,
                   const struct driver_conf *conf, struct m2m_host **ret, char **ret_error) {
 	struct m2m_host *drv;
 	int err;
@@ -54,10 +55,10 @@ int driver_create(struct daemon *d, registry *reg, bool validating, struct confi
 	drv = calloc(1, sizeof(*drv));
 	if (!drv)
 		return -ENOMEM;
-	drv->d = d;
+	drv->core = core;
 	drv->reg = reg;
 	drv->validating = validating;
-	submit_queue_init(&drv->submits, validating ? NULL : d->loop, host_submit, drv);
+	submit_queue_init(&drv->submits, validating ? NULL : core->loop, ingest_submit, drv);
 	drv->cfg = config_ref_get(cfg);
 	drv->section = conf->section;
 	drv->restart_min_us = conf->restart_min_us;
@@ -67,7 +68,7 @@ int driver_create(struct daemon *d, registry *reg, bool validating, struct confi
 		driver_free(drv);
 		return -ENOMEM;
 	}
-	err = plugin_get(&d->plugins, conf->plugin_dir, conf->plugin, &drv->plugin, ret_error);
+	err = plugin_get(&core->plugins, conf->plugin_dir, conf->plugin, &drv->plugin, ret_error);
 	if (err < 0) {
 		/* The plugin's name in the config is where the user looks. */
 		if (*ret_error) {
@@ -104,11 +105,11 @@ static void on_retry(uv_timer_t *t) {
 }
 
 static void claim_points(struct m2m_host *drv) {
-	struct daemon *d = drv->d;
+	struct core *c = drv->core;
 
 	for (size_t i = 0; i < drv->n_points; i++) {
 		struct declared_point *dp = &drv->points[i];
-		struct point *p = registry_get(d->reg, dp->id);
+		struct point *p = registry_get(c->reg, dp->id);
 		static const char *const kinds[] = { "number", "bool", "string" };
 
 		if (!p)
@@ -120,13 +121,12 @@ static void claim_points(struct m2m_host *drv) {
 		p->owner = drv;
 		p->declared = true;
 		p->has_stored = false;
-		if (d->store)
-			store_put_point(d->store, p->id, p->name, p->a.unit, kinds[p->a.kind]);
+		if (c->store)
+			store_put_point(c->store, p->id, p->name, p->a.unit, kinds[p->a.kind]);
 	}
 }
 
 void driver_start(struct m2m_host *drv) {
-	struct daemon *d = drv->d;
 	char delay[32];
 	int err;
 
@@ -159,13 +159,12 @@ void driver_start(struct m2m_host *drv) {
 	log_error("driver %s: start failed: %s; retrying in %s", drv->name, drv->last_error,
 	          format_duration(drv->backoff_us, delay, sizeof(delay)));
 	host_event(drv, NULL, "failed", drv->last_error);
-	(void)d;
 	schedule_retry(drv);
 }
 
 static void schedule_retry(struct m2m_host *drv) {
 	if (!drv->retry_timer_open) {
-		if (uv_timer_init(drv->d->loop, &drv->retry_timer) < 0)
+		if (uv_timer_init(drv->core->loop, &drv->retry_timer) < 0)
 			return;
 		drv->retry_timer.data = drv;
 		drv->retry_timer_open = true;
@@ -174,14 +173,14 @@ static void schedule_retry(struct m2m_host *drv) {
 }
 
 static void finish_destroy(struct m2m_host *drv) {
-	struct daemon *d = drv->d;
+	struct core *c = drv->core;
 
 	drv->plugin->desc->ops->destroy(drv->impl);
 	drv->impl = NULL;
 	/* A write the plugin never completed is answered here, so no caller waits forever. */
-	host_fail_writes(drv, M2M_EDRIVERDOWN);
-	for (uint32_t id = 1; id < registry_end(d->reg); id++) {
-		struct point *p = registry_get(d->reg, id);
+	write_fail_pending(drv, M2M_EDRIVERDOWN);
+	for (uint32_t id = 1; id < registry_end(c->reg); id++) {
+		struct point *p = registry_get(c->reg, id);
 		if (p && p->owner == drv) {
 			p->owner = NULL;
 			p->declared = false;

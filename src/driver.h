@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "daemon.h"
+#include "core.h"
+#include "settings.h"
 #include "submit-queue.h"
 
 enum driver_state {
@@ -39,8 +40,8 @@ struct device_status {
 };
 
 struct m2m_host {
-	struct daemon *d;
-	registry *reg;              /* the daemon's, or a scratch one when validating */
+	struct core *core;
+	registry *reg;              /* the core's, or a scratch one when validating */
 	bool validating;            /* created only to check the config */
 	struct m2m_host *next;
 	char *name;
@@ -85,11 +86,11 @@ struct m2m_host {
 
 /*
  * Creates an instance for CONF: loads the plugin and lets it parse its
- * section (declaring points into the daemon's registry). No I/O. On
+ * section (declaring points into REG: the core's, or a scratch one). No I/O. On
  * failure the error is recorded in the config (config_last_error) or, for
  * a plugin that cannot be loaded, in *ret_error.
  */
-int driver_create(struct daemon *d, registry *reg, bool validating, struct config_ref *cfg,
+int driver_create(struct core *core, registry *reg, bool validating, struct config_ref *cfg,
                   const struct driver_conf *conf, struct m2m_host **ret, char **ret_error);
 
 /* Takes ownership of its points and starts I/O; a failure schedules a retry. */
@@ -107,6 +108,3 @@ void driver_discard(struct m2m_host *drv);
 
 const char *driver_state_name(enum driver_state s);
 
-/* Routes a write to the instance; the result arrives through CB. */
-int driver_write(struct m2m_host *drv, const char *origin, struct point *p, double value,
-                 daemon_write_cb cb, void *arg);

@@ -3,7 +3,8 @@
  * The m2m_host_api table and its trampolines: what a plugin can ask of the
  * host. Each h_* function checks what the ABI promises (only during
  * create, loop thread, ids this instance declared) and hands the work to
- * the core: the registry, storage, the sinks, the loop and the bus threads.
+ * the core: the registry, ingest (readings), write.c (write completions),
+ * the loop and the bus threads.
  */
 #include "host-api.h"
 
@@ -15,6 +16,7 @@
 #include <string.h>
 
 #include "bus.h"
+#include "ingest.h"
 #include "error.h"
 #include "log.h"
 #include "util.h"
@@ -194,142 +196,14 @@ fail:
 	return r;
 }
 
-static struct m2m_reading *batch_reserve(struct daemon *d, size_t n) {
-	if (n > d->batch_cap) {
-		struct m2m_reading *b = realloc(d->batch, n * sizeof(*b));
-		if (!b)
-			return NULL;
-		d->batch = b;
-		d->batch_cap = n;
-	}
-	return d->batch;
-}
-
-/*
- * The hot path: every reading of every driver passes here once. It checks
- * the id, normalizes, and hands what passes the deadband to storage in one
- * call per submit().
- */
-int host_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
-	struct daemon *d = drv->d;
-	struct m2m_reading *batch;
-	size_t stored = 0, rejected = 0, unstored = 0, room;
-	int64_t ts = 0, mono = 0;
-
-	if (drv->state != DRIVER_RUNNING)
-		return -ESHUTDOWN;
-	if (n == 0)
-		return 0;
-	if (n > INT32_MAX)
-		return -E2BIG;
-	batch = batch_reserve(d, n);
-	if (!batch)
-		return -ENOMEM;
-	if (d->rules)
-		mono = mono_us();
-	/*
-	 * What the queue takes is decided before anything is published, and
-	 * the durable messages are staged to be queued with their readings:
-	 * the QoS 1 stream then carries exactly the readings that commit.
-	 */
-	room = store_queue_room(d->store);
-	store_stage_begin(d->store);
-	for (size_t i = 0; i < n; i++) {
-		struct point *p = registry_get(d->reg, r[i].point);
-		struct m2m_reading rr = r[i];
-
-		if (!p || p->owner != drv || p->a.kind == POINT_STRING) {
-			rejected++;
-			continue;
-		}
-		if (rr.ts_us == 0)
-			rr.ts_us = ts ? ts : (ts = now_us());
-		if (point_normalize(p, &rr)) {
-			bool take = stored < room;
-			if (take)
-				batch[stored++] = rr;
-			else
-				unstored++;
-			/* What is stored is what is published: one deadband for both. */
-			if (d->mqtt)
-				mqtt_on_reading(d->mqtt, p, &rr, NULL, take);
-		}
-		/* Rules see every reading, not only what the deadband lets through. */
-		if (d->rules)
-			rules_on_reading(d->rules, p, &rr, mono);
-		if (d->ctl)
-			ctl_server_on_reading(d->ctl, p, &rr, NULL);
-	}
-	if (d->rules)
-		daemon_rules_schedule(d);
-	d->readings_in += n - rejected;
-	drv->readings += n - rejected;
-	if (d->store) {
-		store_put_readings(d->store, batch, stored);
-		store_count_dropped(d->store, unstored);
-	}
-	d->readings_stored += stored;
-	if (rejected) {
-		d->readings_rejected += rejected;
-		return -EINVAL;
-	}
-	return (int)n;
-}
-
-/* What plugins call: big submits reach host_submit in chunks (submit-queue.h). */
+/* What plugins call: big submits reach ingest_submit in chunks (submit-queue.h). */
 static int h_submit_chunked(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 	return submit_queue_put(&drv->submits, r, n);
 }
 
 static int h_submit_text(m2m_host *drv, uint32_t id, int64_t ts_us, const char *text,
                          uint16_t quality, uint16_t detail) {
-	struct daemon *d = drv->d;
-	struct point *p = registry_get(d->reg, id);
-	bool changed;
-	char *copy;
-
-	if (drv->state != DRIVER_RUNNING)
-		return -ESHUTDOWN;
-	if (!p || p->owner != drv || p->a.kind != POINT_STRING || !text) {
-		d->readings_rejected++;
-		return -EINVAL;
-	}
-	copy = strndup(text, 255);
-	if (!copy)
-		return -ENOMEM;
-	if (ts_us == 0)
-		ts_us = now_us();
-	changed = !p->text || strcmp(p->text, copy) != 0 || p->quality != quality || !p->has_value;
-	free(p->text);
-	p->text = copy;
-	p->ts_us = ts_us;
-	p->quality = quality;
-	p->detail = detail;
-	p->value = NAN;
-	p->has_value = true;
-	p->readings++;
-	d->readings_in++;
-	drv->readings++;
-	/* A text point has no deadband: it is stored when it changes. */
-	if (changed) {
-		struct m2m_reading r = { .ts_us = ts_us, .value = NAN, .point = id, .quality = quality,
-		                         .detail = detail };
-		/* As in h_submit: the message is staged and queued with its row. */
-		bool take = store_queue_room(d->store) > 0;
-		store_stage_begin(d->store);
-		if (d->mqtt)
-			mqtt_on_reading(d->mqtt, p, &r, copy, take);
-		if (take && d->store)
-			store_put_text(d->store, id, ts_us, copy, quality);
-		store_stage_end(d->store);
-		if (!take)
-			store_count_dropped(d->store, 1);
-		if (d->ctl)
-			ctl_server_on_reading(d->ctl, p, &r, copy);
-		if (take)
-			d->readings_stored++;
-	}
-	return 1;
+	return ingest_text(drv, id, ts_us, text, quality, detail);
 }
 
 /* --- status --- */
@@ -345,8 +219,7 @@ void host_event(m2m_host *drv, const char *device, const char *kind, const char 
 
 	log_notice("driver %s: %s%s%s%s%s", drv->name, device ? device : "", device ? " " : "",
 	           e.kind, text ? ": " : "", text ? text : "");
-	if (drv->d->store)
-		store_put_event(drv->d->store, &e);
+	core_event(drv->core, &e);
 }
 
 static size_t stat_index(const struct m2m_host *drv, const char *name) {
@@ -480,6 +353,7 @@ static void h_device_state(m2m_host *drv, const char *device, int state, const c
 	ds->since_us = now_us();
 	word = state == M2M_DEVICE_ONLINE ? "online" : "offline";
 	host_event(drv, device, word, reason);
+	core_device_state(drv->core, drv->name, device, state, ds->reason[0] ? ds->reason : NULL);
 }
 
 void host_state_free(struct m2m_host *drv) {
@@ -515,12 +389,12 @@ static int h_timer_start(m2m_host *drv, uint64_t timeout_ms, uint64_t repeat_ms,
 	int err;
 
 	/* create() parses only; timers, watches and buses belong to start(). */
-	if (!cb || !drv->d->loop || drv->creating)
+	if (!cb || !drv->core->loop || drv->creating)
 		return -EINVAL;
 	tm = calloc(1, sizeof(*tm));
 	if (!tm)
 		return -ENOMEM;
-	err = uv_timer_init(drv->d->loop, &tm->t);
+	err = uv_timer_init(drv->core->loop, &tm->t);
 	if (err < 0) {
 		free(tm);
 		return err;
@@ -587,12 +461,12 @@ static int h_io_start(m2m_host *drv, int fd, int events, m2m_io_cb cb, void *arg
 	struct m2m_io *io;
 	int err;
 
-	if (!cb || fd < 0 || !drv->d->loop || drv->creating)
+	if (!cb || fd < 0 || !drv->core->loop || drv->creating)
 		return -EINVAL;
 	io = calloc(1, sizeof(*io));
 	if (!io)
 		return -ENOMEM;
-	err = uv_poll_init(drv->d->loop, &io->p, fd);
+	err = uv_poll_init(drv->core->loop, &io->p, fd);
 	if (err < 0) {
 		free(io);
 		return err;
@@ -633,7 +507,7 @@ static int h_bus_open(m2m_host *drv, const char *name, m2m_bus **ret) {
 	struct host_bus *hb;
 	int err;
 
-	if (!name || !*name || !drv->d->loop || drv->creating || drv->state == DRIVER_STOPPING)
+	if (!name || !*name || !drv->core->loop || drv->creating || drv->state == DRIVER_STOPPING)
 		return -EINVAL;
 	for (hb = drv->buses; hb; hb = hb->next)
 		if (strcmp(bus_name(hb->bus), name) == 0) {
@@ -643,7 +517,7 @@ static int h_bus_open(m2m_host *drv, const char *name, m2m_bus **ret) {
 	hb = calloc(1, sizeof(*hb));
 	if (!hb)
 		return -ENOMEM;
-	err = bus_new(drv->d->loop, name, &hb->bus);
+	err = bus_new(drv->core->loop, name, &hb->bus);
 	if (err < 0) {
 		free(hb);
 		return err;
@@ -654,40 +528,7 @@ static int h_bus_open(m2m_host *drv, const char *name, m2m_bus **ret) {
 	return 0;
 }
 
-/* --- writes --- */
-
-static void write_finish(struct m2m_write *w) {
-	struct m2m_host *drv = w->drv;
-	struct daemon *d = drv->d;
-	const char *text = w->error_text ? w->error_text : (w->status < 0 ? m2m_strerror(w->status) : NULL);
-	struct store_event e = {
-		.ts_us = now_us(),
-		.kind = "write",
-		.source = w->origin,
-		.point = w->point,
-		.value = w->value,
-		.to_state = w->status < 0 ? "error" : "ok",
-		.text = text,
-	};
-	struct point *p = registry_get(d->reg, w->point);
-
-	LIST_REMOVE(drv->writes, w);
-	if (w->status < 0) {
-		d->writes_failed++;
-		log_warning("write %s = %g from %s failed: %s", p ? p->name : "?", w->value, w->origin,
-		            text);
-	} else {
-		d->writes_ok++;
-		log_info("write %s = %g from %s: ok", p ? p->name : "?", w->value, w->origin);
-	}
-	if (d->store)
-		store_put_event(d->store, &e);
-	if (w->cb)
-		w->cb(w->status, text, w->arg);
-	free(w->origin);
-	free(w->error_text);
-	free(w);
-}
+/* --- writes (write.c) --- */
 
 static void h_write_done(m2m_write *w, int status, const char *error_text) {
 	if (!w || w->completed) {
@@ -700,44 +541,6 @@ static void h_write_done(m2m_write *w, int status, const char *error_text) {
 		w->error_text = strdup(error_text);
 	if (!w->in_call)
 		write_finish(w);
-}
-
-int driver_write(struct m2m_host *drv, const char *origin, struct point *p, double value,
-                 daemon_write_cb cb, void *arg) {
-	const struct m2m_driver_ops *ops = drv->plugin->desc->ops;
-	struct m2m_write *w;
-	int err;
-
-	if (drv->state != DRIVER_RUNNING)
-		return M2M_EDRIVERDOWN;
-	if (!ops->write)
-		return -EOPNOTSUPP;
-	w = calloc(1, sizeof(*w));
-	if (!w)
-		return -ENOMEM;
-	w->origin = strdup(origin ? origin : "unknown");
-	if (!w->origin) {
-		free(w);
-		return -ENOMEM;
-	}
-	w->drv = drv;
-	w->point = p->id;
-	w->value = value;
-	w->cb = cb;
-	w->arg = arg;
-	LIST_PREPEND(drv->writes, w);
-
-	w->in_call = true;
-	err = ops->write(drv->impl, p->id, point_to_raw(p, value), w);
-	w->in_call = false;
-	if (!w->completed) {
-		if (err >= 0)
-			return 0; /* completes later */
-		w->completed = true;
-		w->status = err;
-	}
-	write_finish(w);
-	return 0;
 }
 
 const struct m2m_host_api host_api = {
@@ -781,14 +584,4 @@ void host_reclaim_handles(struct m2m_host *drv) {
 		h_timer_stop(drv->timers);
 	while (drv->ios)
 		h_io_stop(drv->ios);
-}
-
-void host_fail_writes(struct m2m_host *drv, int status) {
-	/* A write the plugin never completed is answered, so no caller waits forever. */
-	while (drv->writes) {
-		struct m2m_write *w = drv->writes;
-		w->completed = true;
-		w->status = status;
-		write_finish(w);
-	}
 }

@@ -49,7 +49,7 @@ struct m2m_write {
 	uint32_t point;
 	double value; /* engineering units, for the event row */
 	char *origin;
-	daemon_write_cb cb;
+	write_cb cb;
 	void *arg;
 	bool in_call;   /* inside ops->write() */
 	bool completed; /* write_done() was called */
@@ -80,20 +80,11 @@ struct m2m_write {
 /* The host function table given to every plugin. */
 extern const struct m2m_host_api host_api;
 
-/*
- * The core's side of submit(): checks, normalizes and hands the readings on.
- * The submit queue calls it in chunks (submit-queue.h).
- */
-int host_submit(struct m2m_host *drv, const struct m2m_reading *r, size_t n);
-
 /* Records an event of the instance (or of DEVICE) in the log and the events table. */
 void host_event(struct m2m_host *drv, const char *device, const char *kind, const char *text);
 
 /* Takes back the timers and fd watches a stopped plugin still holds. */
 void host_reclaim_handles(struct m2m_host *drv);
-
-/* Answers every write still pending with STATUS (the instance is going away). */
-void host_fail_writes(struct m2m_host *drv, int status);
 
 /* Frees what the ABI 1.1 calls (device_state, stat_declare) recorded. */
 void host_state_free(struct m2m_host *drv);

@@ -15,6 +15,7 @@
 #include <cJSON.h>
 
 #include "m2m/plugin.h"
+#include "write.h"
 
 typedef struct config config;
 typedef struct registry registry;
@@ -45,9 +46,9 @@ struct mqtt_env {
 	const char *version;
 	/* Names of the running drivers, for the birth message (a JSON array). */
 	cJSON *(*drivers_json)(void *ctx);
-	/* The command topic's writes go through the core's checks (daemon_write). */
-	int (*write)(void *ctx, const char *origin, const char *point, double value,
-	             void (*cb)(int status, const char *error_text, void *arg), void *arg);
+	/* The command topic's writes go through the core's checks (core_write). */
+	int (*write)(void *ctx, const char *origin, const char *point, double value, write_cb cb,
+	             void *arg);
 	/* Records an event row (connection changes, drops, command results). */
 	void (*event)(void *ctx, const struct store_event *e);
 };

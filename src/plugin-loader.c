@@ -12,15 +12,8 @@
 
 #include "util.h"
 
-int plugin_name_valid(const char *name) {
-	size_t n = strlen(name);
-
-	if (n == 0 || n > 32)
-		return 0;
-	for (const char *s = name; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
-			return 0;
-	return 1;
+bool plugin_name_valid(const char *name) {
+	return name_valid(name, 32, NAME_LOWER | NAME_DIGIT, "_-");
 }
 
 /* A file or directory is trusted when only root or we can change it. */

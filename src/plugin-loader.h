@@ -9,6 +9,8 @@
  */
 #pragma once
 
+#include <stdbool.h>
+
 #include "m2m/plugin.h"
 
 struct plugin {
@@ -36,5 +38,5 @@ int plugin_get(struct plugin_set *set, const char *dir, const char *name, struct
 void plugin_put(struct plugin_set *set, struct plugin *p);
 
 /* True when NAME is a plain plugin name: [a-z0-9_-], 1..32 bytes. */
-int plugin_name_valid(const char *name);
+bool plugin_name_valid(const char *name);
 

@@ -195,12 +195,8 @@ bool point_name_valid(const char *name) {
 	/* Exactly one '/', with a non-empty device and point on either side. */
 	if (!slash || slash == name || slash[1] == '\0' || strchr(slash + 1, '/'))
 		return false;
-	for (const char *s = name; *s; s++) {
-		char ch = *s;
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '_' || ch == '-' || ch == '.' || ch == '/'))
-			return false;
-	}
+	if (!name_valid(name, SIZE_MAX, NAME_ALNUM, "_-./"))
+		return false;
 	/* MQTT topics are built from names; wildcards and '+'/'#' are excluded above. */
 	return true;
 }

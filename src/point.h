@@ -15,6 +15,7 @@
 #include "m2m/plugin.h"
 
 typedef struct config config;
+struct m2m_host;
 
 enum point_kind { POINT_NUMBER = 0, POINT_BOOL = 1, POINT_STRING = 2 };
 
@@ -34,7 +35,7 @@ struct point {
 	uint32_t id;
 	char *name;            /* "device/point" */
 	struct point_attrs a;
-	void *owner;           /* the driver instance that declared it, or NULL */
+	struct m2m_host *owner; /* the driver instance that declared it, or NULL */
 	bool declared;         /* declared by the running config */
 
 	/* Latest value as normalized (what rules and status see). */

@@ -247,15 +247,7 @@ static int64_t add_sat(int64_t a, int64_t b) {
 }
 
 static bool rule_name_valid(const char *s) {
-	size_t n = strlen(s);
-
-	if (n == 0 || n > RULE_NAME_MAX)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-		      *s == '_' || *s == '-' || *s == '.'))
-			return false;
-	return true;
+	return name_valid(s, RULE_NAME_MAX, NAME_ALNUM, "_-.");
 }
 
 /* '*' matches any run of characters within one segment (never a '/'). */
@@ -1806,13 +1798,7 @@ int rules_restore(rules *r, const char *db_path) {
 	return restored;
 
 sqlite_fail:
-	switch (rc & 0xff) {
-	case SQLITE_NOMEM: err = -ENOMEM; break;
-	case SQLITE_BUSY: case SQLITE_LOCKED: err = -EBUSY; break;
-	case SQLITE_CORRUPT: case SQLITE_NOTADB: err = -EBADMSG; break;
-	case SQLITE_PERM: case SQLITE_AUTH: err = -EACCES; break;
-	default: err = -EIO; break;
-	}
+	err = store_sqlite_errno(db, rc);
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return err;

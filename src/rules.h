@@ -16,6 +16,7 @@
 #include <cJSON.h>
 
 #include "m2m/plugin.h"
+#include "write.h"
 
 typedef struct config config;
 typedef struct registry registry;
@@ -47,8 +48,8 @@ struct rules_env {
 	 * Writes VALUE to the point NAME through the core's checks; CB runs once
 	 * with the result (or the function returns a negative errno at once).
 	 */
-	int (*write)(void *ctx, const char *origin, const char *point, double value,
-	             void (*cb)(int status, const char *error_text, void *arg), void *arg);
+	int (*write)(void *ctx, const char *origin, const char *point, double value, write_cb cb,
+	             void *arg);
 	/* Publishes to MQTT; NULL when MQTT is not configured. */
 	int (*publish)(void *ctx, const char *topic, const char *payload, int qos, bool retain);
 	/* The gateway id, for templates. */

@@ -15,7 +15,8 @@
  * connection while the storage thread owns it.
  *
  * SQLite result codes become negative errno values in sqlite_to_errno()
- * and nowhere else.
+ * and nowhere else: the rules' read-only restore maps its codes through it
+ * too (store_sqlite_errno).
  */
 #include "store.h"
 
@@ -265,6 +266,10 @@ static int sqlite_to_errno(sqlite3 *db, int rc) {
 	default:
 		return -EIO;
 	}
+}
+
+int store_sqlite_errno(struct sqlite3 *db, int rc) {
+	return sqlite_to_errno(db, rc);
 }
 
 /*

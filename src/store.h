@@ -283,3 +283,11 @@ void store_close(store *s, int64_t timeout_us);
  * thread, so that the counters are final; store_close then only closes.
  */
 void store_stop(store *s, int64_t timeout_us);
+
+/*
+ * A SQLite result code as a negative errno (0 for OK, ROW and DONE), as
+ * the store maps its own: for code outside the store that reads the
+ * database itself (the rules' restore). DB may be NULL. Any thread.
+ */
+struct sqlite3;
+int store_sqlite_errno(struct sqlite3 *db, int rc);

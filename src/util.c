@@ -254,3 +254,18 @@ char *path_relative_to(const char *file, const char *p) {
 		return strdup(p);
 	return strdup_printf("%.*s/%s", (int)(slash - file), file, p);
 }
+
+bool name_valid(const char *s, size_t max, unsigned chars, const char *extra) {
+	size_t n = s ? strlen(s) : 0;
+
+	if (n == 0 || n > max)
+		return false;
+	for (; *s; s++) {
+		char ch = *s;
+		if (!(((chars & NAME_LOWER) && ch >= 'a' && ch <= 'z') ||
+		      ((chars & NAME_UPPER) && ch >= 'A' && ch <= 'Z') ||
+		      ((chars & NAME_DIGIT) && ch >= '0' && ch <= '9') || strchr(extra, ch)))
+			return false;
+	}
+	return true;
+}

@@ -66,3 +66,18 @@ bool startswith(const char *s, const char *prefix);
  * directory) is returned as is. malloc'd; NULL when out of memory.
  */
 char *path_relative_to(const char *file, const char *p);
+
+/* The characters name_valid() takes besides those listed in its EXTRA argument. */
+enum name_chars {
+	NAME_LOWER = 1, /* a-z */
+	NAME_UPPER = 2, /* A-Z */
+	NAME_DIGIT = 4, /* 0-9 */
+	NAME_ALNUM = NAME_LOWER | NAME_UPPER | NAME_DIGIT,
+};
+
+/*
+ * True when S is 1 to MAX bytes of the classes in CHARS (enum name_chars)
+ * and the characters of EXTRA: one loop for every kind of name (gateway
+ * ids, drivers, plugins, rules, points, statistics).
+ */
+bool name_valid(const char *s, size_t max, unsigned chars, const char *extra);
