@@ -627,7 +627,7 @@ static void on_write_done(int status, const char *error_text, void *arg) {
 	else
 		reply_ok(c, cJSON_CreateObject());
 	ctl_request_done(&c->req);
-	/* The driver may answer inside daemon_write(), while the request is still being handled. */
+	/* The driver may answer inside core_write(), while the request is still being handled. */
 	if (!c->in_process)
 		conn_process(c);
 }

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,7 +13,6 @@
 
 #include "driver.h"
 #include "error.h"
-#include "fmt.h"
 #include "log.h"
 #include "m2m-build.h"
 #include "pidlock.h"
@@ -574,10 +572,6 @@ fail:
 	free(matched);
 	loaded_done(&l);
 	sd_notify(0, "READY=1");
-}
-
-void daemon_reload(struct daemon *d) {
-	reload(d);
 }
 
 static void on_sighup(uv_signal_t *s, int signum) {

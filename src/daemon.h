@@ -76,8 +76,5 @@ int daemon_check(const char *path, const char *confd_dir, char **ret_error);
 /* Runs the daemon until SIGTERM/SIGINT; returns the process exit code. */
 int daemon_run(const char *path, const char *confd_dir, int log_level_override);
 
-/* Starts a reload as SIGHUP does. Loop thread. */
-void daemon_reload(struct daemon *d);
-
 /* Writes one JSON object of the daemon's state (for status and the stats line). */
 struct cJSON *daemon_status_json(struct daemon *d);
