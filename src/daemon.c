@@ -330,7 +330,7 @@ static void update_sinks(struct daemon *d) {
 	size_t n = 0;
 
 	for (size_t i = 0; i < d->n_mods; i++)
-		if (d->mods[i].m && d->mods[i].ops->sink)
+		if (d->mods[i].m && !d->mods[i].stopped && d->mods[i].ops->sink)
 			sinks[n++] = (struct core_sink){ .ops = d->mods[i].ops->sink, .m = d->mods[i].m };
 	core_set_sinks(&d->core, sinks, n);
 }
@@ -342,21 +342,31 @@ static void module_start(struct daemon *d, struct module_slot *ms, void *conf) {
 	update_sinks(d);
 }
 
+/*
+ * A module has wound down: it sees no more readings. One a reload removed
+ * is freed now; at shutdown all are freed after the loop, since a driver
+ * that is still stopping may yet answer a write the module asked for.
+ */
 static void on_module_stopped(void *arg) {
 	struct module_slot *ms = arg;
 	struct daemon *d = ms->d;
 	void *m = ms->m;
 
-	ms->m = NULL;
 	ms->stopping = false;
-	update_sinks(d);
-	ms->ops->free(m);
+	if (d->core.stopping) {
+		ms->stopped = true;
+		update_sinks(d);
+	} else {
+		ms->m = NULL;
+		update_sinks(d);
+		ms->ops->free(m);
+	}
 	retire_done(d);
 }
 
 /* Counted like a retiring driver, so shutdown and reload wait for it. */
 static void module_stop(struct daemon *d, struct module_slot *ms) {
-	if (!ms->m || ms->stopping)
+	if (!ms->m || ms->stopping || ms->stopped)
 		return;
 	ms->stopping = true;
 	d->retiring++;
@@ -832,7 +842,7 @@ out_free:
 	free(error);
 	free(d->core.batch);
 	loaded_done(&l);
-	/* What did not stop within the shutdown bound goes with the loop. */
+	/* Stopped modules, and what did not stop within the shutdown bound, go with the loop. */
 	for (size_t i = 0; i < d->n_mods; i++)
 		if (d->mods[i].m)
 			d->mods[i].ops->free(d->mods[i].m);

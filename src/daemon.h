@@ -23,6 +23,7 @@ struct module_slot {
 	const struct module_ops *ops;
 	void *m;                   /* the running instance, or NULL */
 	bool stopping;             /* stop called, its completion not yet */
+	bool stopped;              /* stopped at shutdown, freed after the loop */
 	struct daemon *d;
 };
 

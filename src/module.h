@@ -63,7 +63,8 @@ struct module_ops {
 	/*
 	 * Winds down (at shutdown, or after MODULE_STOP): the module may still
 	 * see readings until DONE(arg) runs, on the loop thread, possibly before
-	 * this returns. Then the daemon frees it.
+	 * this returns. Then the daemon frees it: at once after MODULE_STOP, after
+	 * the loop at shutdown (write completions may still reach it until then).
 	 */
 	void (*stop)(void *m, void (*done)(void *arg), void *arg);
 	void (*free)(void *m);
