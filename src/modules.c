@@ -4,22 +4,31 @@
  * order they start, reload, show their status and see readings. MQTT
  * comes before the rules so that a reload reconfigures the client before
  * the rules end their alarms, whose on_clear actions may publish.
+ *
+ * X(name) stands for the module_ops NAME_module that the module's file
+ * defines; the line both declares it and lists it.
  */
 #include "module.h"
 
-extern const struct module_ops mqtt_module, rules_module, ctl_module;
 #ifdef M2M_TEST_MODULES
-extern const struct module_ops count_module;
+/* Only in the test build of the daemon (tests/module/meson.build). */
+#define TEST_MODULES(X) X(count) /* tests/module/count-module.c */
+#else
+#define TEST_MODULES(X)
 #endif
 
-static const struct module_ops *const modules[] = {
-	&mqtt_module,
-	&rules_module,
-	&ctl_module,
-#ifdef M2M_TEST_MODULES
-	&count_module, /* tests/module/count-module.c */
-#endif
-};
+#define MODULES(X) \
+	X(mqtt)    \
+	X(rules)   \
+	X(ctl)     \
+	TEST_MODULES(X)
+
+#define DECLARE(name) extern const struct module_ops name##_module;
+#define ENTRY(name) &name##_module,
+
+MODULES(DECLARE)
+
+static const struct module_ops *const modules[] = { MODULES(ENTRY) };
 
 _Static_assert(sizeof(modules) / sizeof(modules[0]) <= CORE_SINKS_MAX,
                "more modules than CORE_SINKS_MAX");
