@@ -505,12 +505,21 @@ static struct value read_value(const struct metric_family *f, const struct serie
 	return (struct value){ .d = src->f64 ? *src->f64 : src->get_f64(src->arg) };
 }
 
-/* The sum of F's series; exact while every source is a u64 and the sum fits. */
-static struct value family_sum(const struct metric_family *f) {
+/*
+ * The sum of F's series (those whose label LABEL is VALUE, when LABEL is
+ * not negative); exact while every source is a u64 and the sum fits.
+ */
+static struct value family_sum(const struct metric_family *f, int label, const char *value,
+                               size_t value_len) {
 	struct value sum = { .is_u64 = true };
 
 	for (const struct series *s = f->series; s; s = s->next) {
-		struct value v = read_value(f, s);
+		struct value v;
+
+		if (label >= 0 && (strlen(s->values[label]) != value_len ||
+		                   memcmp(s->values[label], value, value_len) != 0))
+			continue;
+		v = read_value(f, s);
 		if (sum.is_u64 && v.is_u64 && sum.u + v.u >= sum.u) {
 			sum.u += v.u;
 			sum.d = (double)sum.u;
@@ -524,7 +533,7 @@ static struct value family_sum(const struct metric_family *f) {
 
 double metrics_sum(metrics *m, const metric_family *fam) {
 	run_refresh(m);
-	return family_sum(fam).d;
+	return family_sum(fam, -1, NULL, 0).d;
 }
 
 /* VALUE as the exposition and the stats line write it. Returns the length, as snprintf does. */
@@ -650,22 +659,44 @@ static void append(char *buf, size_t cap, size_t *len, const char *s, size_t n) 
 	*len += n;
 }
 
-/* Parses "name" or "name:.N" (N bytes at S) into NAME (NAME_CAP bytes) and *DECIMALS. */
-static int parse_placeholder(const char *s, size_t n, char *name, size_t name_cap, int *decimals) {
-	const char *colon = memchr(s, ':', n);
-	size_t k = colon ? (size_t)(colon - s) : n;
+/* A placeholder of the stats line: name[label=value]:.N, the selector and the digits optional. */
+struct placeholder {
+	char name[128];
+	const char *label, *value;
+	size_t label_len, value_len;
+	int decimals;              /* -1: as the value is */
+};
 
-	*decimals = -1;
-	if (k == 0 || k >= name_cap)
-		return -EINVAL;
+/* Parses the placeholder of N bytes at S. */
+static int parse_placeholder(const char *s, size_t n, struct placeholder *ph) {
+	const char *end = s + n, *colon, *br, *eq, *close;
+	size_t k;
+
+	*ph = (struct placeholder){ .decimals = -1 };
+	/* A metric name may hold ':', but one in a template starts the digits. */
+	colon = memchr(s, ':', n);
 	if (colon) {
-		/* Metric names may hold ':' too, but not in a template: the line's own names have none. */
-		if (n - k != 3 || colon[1] != '.' || !is_digit(colon[2]))
+		if (end - colon != 3 || colon[1] != '.' || !is_digit(colon[2]))
 			return -EINVAL;
-		*decimals = colon[2] - '0';
+		ph->decimals = colon[2] - '0';
+		end = colon;
 	}
-	memcpy(name, s, k);
-	name[k] = '\0';
+	br = memchr(s, '[', (size_t)(end - s));
+	k = (size_t)((br ? br : end) - s);
+	if (k == 0 || k >= sizeof(ph->name))
+		return -EINVAL;
+	memcpy(ph->name, s, k);
+	ph->name[k] = '\0';
+	if (br) {
+		eq = memchr(br, '=', (size_t)(end - br));
+		close = end - 1;
+		if (!eq || *close != ']' || eq == br + 1)
+			return -EINVAL;
+		ph->label = br + 1;
+		ph->label_len = (size_t)(eq - br - 1);
+		ph->value = eq + 1;
+		ph->value_len = (size_t)(close - eq - 1);
+	}
 	return 0;
 }
 
@@ -675,9 +706,10 @@ int metrics_line(metrics *m, const char *tpl, char *buf, size_t n) {
 	run_refresh(m);
 	for (const char *p = tpl; *p;) {
 		const char *open = strchr(p, '{'), *close;
-		char name[128], num[64];
+		struct placeholder ph;
 		const struct metric_family *f;
-		int decimals, k, err;
+		char num[64];
+		int label = -1, k, err;
 
 		if (!open) {
 			append(buf, n, &len, p, strlen(p));
@@ -687,13 +719,19 @@ int metrics_line(metrics *m, const char *tpl, char *buf, size_t n) {
 		close = strchr(open, '}');
 		if (!close)
 			return -EINVAL;
-		err = parse_placeholder(open + 1, (size_t)(close - open - 1), name, sizeof(name), &decimals);
+		err = parse_placeholder(open + 1, (size_t)(close - open - 1), &ph);
 		if (err < 0)
 			return err;
-		f = metrics_find(m, name);
+		f = metrics_find(m, ph.name);
 		if (!f)
 			return -ENOENT;
-		k = format_value(family_sum(f), decimals, num, sizeof(num));
+		if (ph.label) {
+			label = label_index(f, ph.label, ph.label_len);
+			if (label < 0)
+				return -ENOENT;
+		}
+		k = format_value(family_sum(f, label, ph.value, ph.value_len), ph.decimals, num,
+		                 sizeof(num));
 		append(buf, n, &len, num, (size_t)k);
 		p = close + 1;
 	}

@@ -163,13 +163,16 @@ int metrics_json(metrics *m, cJSON *root);
 
 /*
  * The periodic stats line from the template TPL: text is copied and each
- * {name} or {name:.N} is replaced by metrics_sum() of the family of that
- * base name, integers exactly and other values with fmt_double, or with N
- * digits after the point (0 to 9):
- *   "uptime={m2md_uptime_seconds:.0}s readings_in={m2md_readings_in}"
+ * placeholder {name}, {name[label=value]}, {name:.N} or
+ * {name[label=value]:.N} is replaced by the sum of the series of the
+ * family of that base name (only those whose LABEL is VALUE, with a
+ * selector; 0 when none), integers exactly and other values with
+ * fmt_double, or with N digits after the point (0 to 9):
+ *   "uptime={m2md_uptime_seconds:.0}s p50={m2md_lag_ms[stat=p50]:.3}ms"
  * Non-finite values are written NaN, +Inf, -Inf. Returns the length,
- * -ENOENT for a name no family has, -EINVAL for a malformed placeholder,
- * or -ENOBUFS when BUF (N bytes) is too small (BUF then holds the start).
+ * -ENOENT for a name no family has or a label it does not have, -EINVAL
+ * for a malformed placeholder, or -ENOBUFS when BUF (N bytes) is too small
+ * (BUF then holds the start). Runs the refresh hooks first.
  */
 int metrics_line(metrics *m, const char *tpl, char *buf, size_t n);
 

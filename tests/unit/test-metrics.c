@@ -329,14 +329,17 @@ static void test_line(void) {
 	metric_family *f;
 	uint64_t readings_in = 720000, stored = 412345, zero = 0, queued = 12, r1 = 3, r2 = 4;
 	uint64_t running = 2, drivers = 2, big = UINT64_MAX;
-	double uptime = 7200.4, p50 = 0.3125, nan_ = NAN, inf = INFINITY, tenth = 0.1;
+	double uptime = 7200.4, p50 = 0.3125, p99 = 0.92, lag_max = 3.1, nan_ = NAN, inf = INFINITY, tenth = 0.1;
 	char buf[512];
 	const char *tpl =
 		"stats: uptime={m2md_uptime_seconds:.0}s readings_in={m2md_readings_in} "
 		"stored={m2md_readings_stored} rejected={m2md_readings_rejected} "
 		"written={m2md_storage_rows_written} dropped={m2md_storage_rows_dropped} "
 		"queued={m2md_storage_queued} storage_errors={m2md_storage_errors} "
-		"loop_lag_p50={m2md_loop_lag_p50_ms:.3}ms drivers={m2md_drivers_running}/{m2md_drivers}";
+		"loop_lag_p50={m2md_loop_lag_ms[stat=p50]:.3}ms "
+		"loop_lag_p99={m2md_loop_lag_ms[stat=p99]:.3}ms "
+		"loop_lag_max={m2md_loop_lag_ms[stat=max]:.3}ms "
+		"drivers={m2md_drivers_running}/{m2md_drivers}";
 
 	ASSERT_OK(metrics_new(&m));
 	scalar_f64(m, "m2md_uptime_seconds", METRIC_GAUGE, &uptime);
@@ -351,12 +354,17 @@ static void test_line(void) {
 	family(m, "m2md_storage_rows_dropped", METRIC_COUNTER, NULL, NULL);
 	scalar_u64(m, "m2md_storage_queued", METRIC_GAUGE, &queued);
 	scalar_u64(m, "m2md_storage_errors", METRIC_COUNTER, &zero);
-	scalar_f64(m, "m2md_loop_lag_p50_ms", METRIC_GAUGE, &p50);
+	/* A selector picks one series of a labelled family. */
+	f = family(m, "m2md_loop_lag_ms", METRIC_GAUGE, "stat", "loop_lag_ms/{stat}");
+	ASSERT_OK(metrics_add_double(m, f, NULL, (const char *[]){ "p50" }, &p50));
+	ASSERT_OK(metrics_add_double(m, f, NULL, (const char *[]){ "p99" }, &p99));
+	ASSERT_OK(metrics_add_double(m, f, NULL, (const char *[]){ "max" }, &lag_max));
 	scalar_u64(m, "m2md_drivers_running", METRIC_GAUGE, &running);
 	scalar_u64(m, "m2md_drivers", METRIC_GAUGE, &drivers);
 	const char *want =
 		"stats: uptime=7200s readings_in=720000 stored=412345 rejected=0 written=7 dropped=0 "
-		"queued=12 storage_errors=0 loop_lag_p50=0.312ms drivers=2/2";
+		"queued=12 storage_errors=0 loop_lag_p50=0.312ms loop_lag_p99=0.920ms loop_lag_max=3.100ms "
+		"drivers=2/2";
 	ASSERT_EQ(metrics_line(m, tpl, buf, sizeof(buf)), (int)strlen(want));
 	ASSERT_STR_EQ(buf, want);
 
@@ -368,10 +376,21 @@ static void test_line(void) {
 	ASSERT_GT(metrics_line(m, "{big} {nan} {inf} {tenth} {tenth:.2}", buf, sizeof(buf)), 0);
 	ASSERT_STR_EQ(buf, "18446744073709551615 NaN +Inf 0.1 0.10");
 	/* A sum that overflows u64 goes on as a double. */
+	f = metrics_find(m, "m2md_storage_rows_written");
 	ASSERT_OK(metrics_add_u64(m, f, NULL, (const char *[]){ "c" }, &big));
 	ASSERT_GT(metrics_line(m, "{m2md_storage_rows_written}", buf, sizeof(buf)), 0);
 	ASSERT_STR_EQ(buf, "1.8446744073709552e+19");
 
+	ASSERT_EQ(metrics_line(m, "{m2md_loop_lag_ms}", buf, sizeof(buf)), 6);
+	ASSERT_STR_EQ(buf, "4.3325");
+	ASSERT_EQ(metrics_line(m, "{m2md_loop_lag_ms[stat=p5]}", buf, sizeof(buf)), 1);
+	ASSERT_STR_EQ(buf, "0");
+	ASSERT_EQ(metrics_line(m, "{m2md_loop_lag_ms[stat=]}", buf, sizeof(buf)), 1);
+	ASSERT_EQ(metrics_line(m, "{m2md_loop_lag_ms[nolabel=p50]}", buf, sizeof(buf)), -ENOENT);
+	ASSERT_EQ(metrics_line(m, "{m2md_loop_lag_ms[stat]}", buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(metrics_line(m, "{m2md_loop_lag_ms[=p50]}", buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(metrics_line(m, "{m2md_loop_lag_ms[stat=p50}", buf, sizeof(buf)), -EINVAL);
+	ASSERT_EQ(metrics_line(m, "{[stat=p50]}", buf, sizeof(buf)), -EINVAL);
 	ASSERT_EQ(metrics_line(m, "x={nosuch}", buf, sizeof(buf)), -ENOENT);
 	ASSERT_EQ(metrics_line(m, "x={big", buf, sizeof(buf)), -EINVAL);
 	ASSERT_EQ(metrics_line(m, "x={}", buf, sizeof(buf)), -EINVAL);
