@@ -160,6 +160,9 @@ static int parse_labels(struct metric_family *f) {
 
 /* --- json paths --- */
 
+/* The longest member name a selector key[member=label] may use, with its NUL. */
+#define JSON_MEMBER_MAX 64
+
 /* One segment of a json path: KEY (a template), and for key[member=label] the rest. */
 struct seg {
 	const char *key;
@@ -291,6 +294,8 @@ static int check_json(struct metric_family *f) {
 		expand(f, &seg, NULL, &f->json_used, &err);
 		if (err < 0)
 			return err;
+		if (seg.member && seg.member_len >= JSON_MEMBER_MAX)
+			return -EINVAL;
 		if (seg.label >= 0)
 			f->json_used |= 1u << seg.label;
 	}
@@ -427,7 +432,6 @@ int metrics_add(metrics *m, metric_family *f, const void *owner, const char *con
 	}
 	*f->series_tail = s;
 	f->series_tail = &s->next;
-	(void)m;
 	return 0;
 }
 
@@ -609,10 +613,11 @@ static int json_series(cJSON *root, const struct metric_family *f, const struct 
 		if (!*p && !seg.member && f->type != METRIC_INFO)
 			break;
 		if (seg.member) {
-			char member[64];
+			char member[JSON_MEMBER_MAX];
 			cJSON *a = child(o, key, cJSON_Array, &err);
-			if (!a || seg.member_len >= sizeof(member))
+			if (!a)
 				goto out;
+			/* check_json() kept it short enough. */
 			memcpy(member, seg.member, seg.member_len);
 			member[seg.member_len] = '\0';
 			o = element(a, member, s->values[seg.label], &err);

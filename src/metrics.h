@@ -169,10 +169,11 @@ int metrics_json(metrics *m, cJSON *root);
  * selector; 0 when none), integers exactly and other values with
  * fmt_double, or with N digits after the point (0 to 9):
  *   "uptime={m2md_uptime_seconds:.0}s p50={m2md_lag_ms[stat=p50]:.3}ms"
- * Non-finite values are written NaN, +Inf, -Inf. Returns the length,
- * -ENOENT for a name no family has or a label it does not have, -EINVAL
- * for a malformed placeholder, or -ENOBUFS when BUF (N bytes) is too small
- * (BUF then holds the start). Runs the refresh hooks first.
+ * A '{' always starts a placeholder. Non-finite values are written NaN,
+ * +Inf, -Inf. Runs the refresh hooks first. Returns the length, -ENOENT
+ * for a name no family has or a label it does not have, -EINVAL for a
+ * malformed placeholder, or -ENOBUFS when BUF (N bytes) is too small (BUF
+ * then holds the start).
  */
 int metrics_line(metrics *m, const char *tpl, char *buf, size_t n);
 
@@ -181,6 +182,6 @@ int metrics_line(metrics *m, const char *tpl, char *buf, size_t n);
  * family with series, sorted by exposed name, one block of "# HELP",
  * "# TYPE" and the samples, labels in the family's order with \, " and
  * newlines escaped; u64 values exactly, doubles with fmt_double, and NaN,
- * +Inf, -Inf. Returns 0 or -EIO when OUT reports a write error.
+ * +Inf, -Inf. Returns 0, -ENOMEM, or -EIO when OUT reports a write error.
  */
 int metrics_prometheus(metrics *m, FILE *out);

@@ -88,7 +88,8 @@ static void test_names(void) {
 	static const char *const bad_json[] = { "", "/a", "a/", "a//b", "a[x=nolabel]/b",
 		                                "{nolabel}", "a{driver", "a}b", "a[=driver]/b",
 		                                "a[name=driver", "[name=driver]/b",
-		                                "drivers[name=driver]", "{.}" };
+		                                "drivers[name=driver]", "{.}",
+		                                "a[m123456789012345678901234567890123456789012345678901234567890123=driver]/b" };
 	for (size_t i = 0; i < ELEMENTSOF(bad_json); i++)
 		ASSERT_EQ(try_family(m, "j", "h", METRIC_COUNTER, "driver", bad_json[i]), -EINVAL);
 	ASSERT_OK(try_family(m, "j", "h", METRIC_COUNTER, "driver,device",
