@@ -258,6 +258,10 @@ static void test_json(void) {
 	ASSERT_OK(metrics_add_double(m, f, NULL, NULL, &per_s));
 	f = family(m, "m2md_storage_rows_written", METRIC_COUNTER, NULL, "storage/rows_written");
 	ASSERT_OK(metrics_add_u64(m, f, NULL, NULL, &rows));
+	/* A label inside a key: writes_ok, writes_failed as today. */
+	f = family(m, "m2md_writes", METRIC_COUNTER, "result", "writes_{result}");
+	ASSERT_OK(metrics_add_u64(m, f, NULL, (const char *[]){ "ok" }, &rows));
+	ASSERT_OK(metrics_add_u64(m, f, NULL, (const char *[]){ "failed" }, &readings_in));
 	f = family(m, "m2md_not_in_json", METRIC_COUNTER, NULL, NULL);
 	ASSERT_OK(metrics_add_u64(m, f, NULL, NULL, &rows));
 	f = family(m, "m2md_driver", METRIC_INFO, "driver,plugin", "drivers[name=driver]");
@@ -291,7 +295,7 @@ static void test_json(void) {
 	              "{\"name\":\"plc\",\"plugin\":\"modbus\",\"readings\":40,"
 	              "\"stats\":{\"polls.dev\":3,\"polls.dev@1h\":4,\"u1\":{\"online\":1}}}],"
 	              "\"gateway\":\"gw \\\"1\\\"\",\"readings_in\":42,\"readings_per_s\":2.5,"
-	              "\"storage\":{\"rows_written\":7}}");
+	              "\"storage\":{\"rows_written\":7},\"writes_ok\":7,\"writes_failed\":42}");
 	free(text);
 	/* A second rendering into the same tree replaces, never duplicates. */
 	readings_in = 43;
