@@ -2,7 +2,7 @@
 """The registry's Prometheus text exposition (format 0.0.4) read back by an
 independent parser, prometheus_client's text_string_to_metric_families
 (Debian's python3-prometheus-client): the families, their help and types,
-every sample's name, labels and value come back as the helper program
+every sample's name, labels and value come back as the C program
 (tests/unit/metrics-expo.c) registered them, with awkward label values,
 help text and values. The parser is lenient, so each line is also matched
 against the format's grammar, and the order and uniqueness of the blocks
@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from m2mtest import check, main
 
-HELPER = sys.argv[1] if len(sys.argv) > 1 else None
+EXPO = sys.argv[1] if len(sys.argv) > 1 else None
 
 # What metrics-expo.c registered, as the parser must return it: counters
 # under their base name with "_total" samples, the info as a gauge "_info".
@@ -56,8 +56,8 @@ TYPE = re.compile(r"# TYPE (%s) (counter|gauge)$" % NAME)
 
 
 def exposition():
-    check(HELPER is not None, "the helper program is passed as the first argument")
-    p = subprocess.run([HELPER], capture_output=True, timeout=60)
+    check(EXPO is not None, "metrics-expo is passed as the first argument")
+    p = subprocess.run([EXPO], capture_output=True, timeout=60)
     check(p.returncode == 0, "metrics-expo ran: %d %r" % (p.returncode, p.stderr))
     return p.stdout.decode("utf-8")
 
