@@ -553,6 +553,49 @@ static const char *format_count(double v, char *buf, size_t n) {
 	return buf;
 }
 
+/* "device deva" or, for a state of the whole instance (name null), "all devices". */
+static const char *device_label(const cJSON *dev, char *buf, size_t n) {
+	const char *name = str(dev, "name", NULL);
+
+	if (name)
+		snprintf(buf, n, "device %s", name);
+	else
+		snprintf(buf, n, "all devices");
+	return buf;
+}
+
+/* Under a driver's row: each of its devices that is offline, for how long and why. */
+static void print_offline_devices(const cJSON *driver) {
+	const cJSON *dev;
+	char who[160], age[64];
+
+	cJSON_ArrayForEach(dev, cJSON_GetObjectItemCaseSensitive(driver, "devices")) {
+		const char *why = str(dev, "reason", "");
+		if (strcmp(str(dev, "state", ""), "offline") != 0)
+			continue;
+		printf("  %s offline for %s%s%s\n", device_label(dev, who, sizeof(who)),
+		       format_age(num(dev, "since_us"), age, sizeof(age)), why[0] ? ": " : "", why);
+	}
+}
+
+/*
+ * The QUALITY cell of points: the reading's quality, then, when the point's
+ * device is offline, since when and why, so that an old value reads as old.
+ */
+static const char *format_point_state(const cJSON *p, char *buf, size_t n) {
+	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(p, "device");
+	char q[128], who[160], age[64];
+	const char *why = str(dev, "reason", "");
+
+	format_quality(p, q, sizeof(q));
+	if (strcmp(str(dev, "state", ""), "offline") != 0)
+		snprintf(buf, n, "%s", q);
+	else
+		snprintf(buf, n, "%s  (%s offline for %s%s%s)", q, device_label(dev, who, sizeof(who)),
+		         format_age(num(dev, "since_us"), age, sizeof(age)), why[0] ? ": " : "", why);
+	return buf;
+}
+
 static void print_status(const cJSON *s) {
 	const cJSON *lag = cJSON_GetObjectItemCaseSensitive(s, "loop_lag_ms");
 	const cJSON *drivers = cJSON_GetObjectItemCaseSensitive(s, "drivers");
@@ -587,6 +630,7 @@ static void print_status(const cJSON *s) {
 		snprintf(rate, sizeof(rate), "%.1f", num(x, "readings_per_s"));
 		snprintf(last, sizeof(last), " %s", e[0] ? e : "-");
 		print_row(widths, cells, ELEMENTSOF(cells));
+		print_offline_devices(x);
 	}
 	if (cJSON_GetArraySize(drivers) == 0)
 		printf("(no drivers configured)\n");
@@ -679,7 +723,7 @@ static int cmd_status(const struct opts *o) {
 static int cmd_points(const struct opts *o) {
 	cJSON *args = cJSON_CreateObject(), *res = NULL;
 	const cJSON *p;
-	char b1[64], b2[64], b3[96];
+	char b1[64], b2[64], b3[512];
 	int r;
 
 	if (!args)
@@ -706,7 +750,7 @@ static int cmd_points(const struct opts *o) {
 			str(p, "unit", ""),
 			format_age(num(p, "ts"), b2, sizeof(b2)),
 			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "writable")) ? "w" : "",
-			format_quality(p, b3, sizeof(b3)),
+			format_point_state(p, b3, sizeof(b3)),
 		};
 		print_row(widths, cells, ELEMENTSOF(cells));
 	}
