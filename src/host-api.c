@@ -630,7 +630,11 @@ static void timer_free(uv_handle_t *h) {
 
 static void on_timer(uv_timer_t *t) {
 	struct m2m_timer *tm = t->data;
+
+	/* A timer_stop in the callback frees TM only in uv_close's callback, later. */
+	tm->in_cb = true;
 	tm->cb(tm, tm->arg);
+	tm->in_cb = false;
 }
 
 static int h_timer_start(m2m_host *drv, uint64_t timeout_ms, uint64_t repeat_ms, m2m_timer_cb cb,
@@ -666,11 +670,16 @@ static int h_timer_start(m2m_host *drv, uint64_t timeout_ms, uint64_t repeat_ms,
 /*
  * uv_timer_start stops a running timer first and starts a fired or stopped
  * one again, on the same handle: no free, no uv_close, no calloc. A timer
- * may rearm itself from its own callback.
+ * may rearm itself from its own callback, but before libuv 1.48 one rearmed
+ * there with timeout 0 runs again at once in the same pass over the timers,
+ * for ever (uv__run_timers compares with a loop time it does not update):
+ * it then waits for the next loop iteration's millisecond instead.
  */
 static int h_timer_update(m2m_timer *tm, uint64_t timeout_ms, uint64_t repeat_ms) {
 	if (!tm)
 		return -EINVAL;
+	if (tm->in_cb && timeout_ms == 0)
+		timeout_ms = 1;
 	return uv_timer_start(&tm->t, on_timer, timeout_ms, repeat_ms);
 }
 

@@ -15,6 +15,7 @@ struct m2m_timer {
 	struct m2m_host *drv;
 	m2m_timer_cb cb;
 	void *arg;
+	bool in_cb; /* its callback is running (timer_update) */
 	struct m2m_timer *prev, *next;
 };
 

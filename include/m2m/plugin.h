@@ -294,7 +294,8 @@ struct m2m_host_api {
 	 * Rearms a running or fired timer, also from its own callback: first
 	 * after TIMEOUT_MS, then every REPEAT_MS (0: once), without freeing it.
 	 * For libraries that change their timeout on every iteration (sd-bus,
-	 * libmosquitto). Returns 0, or -EINVAL for NULL.
+	 * libmosquitto). A TIMEOUT_MS of 0 from the timer's own callback waits
+	 * for the next loop iteration. Returns 0, or -EINVAL for NULL.
 	 */
 	int (*timer_update)(m2m_timer *timer, uint64_t timeout_ms, uint64_t repeat_ms);
 	/*

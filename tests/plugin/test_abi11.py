@@ -82,7 +82,7 @@ def gateway():
 
 def test_loop_services(g):
     """timer_update, fd watches and stat_declare, as the fixture saw them."""
-    want = ("rearms", "repeats", "socketpair_hup_events", "socketpair_read_events",
+    want = ("rearms", "repeats", "spin_ms", "socketpair_hup_events", "socketpair_read_events",
             "pty_slave_events", "pty_master_events", "udp_err_again_events", "udp_as_read_events")
     stats = wait_for(lambda: (lambda s: all(k in s for k in want) and s["rearms"] >= 3 and s)(
         driver(g, "fx")["stats"]), 10, "the fixture's watches and timers")
@@ -92,6 +92,9 @@ def test_loop_services(g):
     # it ran again each time it rearmed itself from its callback after firing.
     check(stats["rearms"] == 3, "a fired timer rearmed twice runs three times: %r" % stats)
     check(stats["repeats"] == 1, "a repeating timer rearmed to an hour runs once: %r" % stats)
+    # Before libuv 1.48, a timer rearmed to 0 from its callback would run again in the same
+    # pass over the timers, for ever; the host makes each run wait for the loop's next ms.
+    check(stats["spin_ms"] >= 40, "50 runs of a timer rearmed to 0 took 50 loop iterations: %r" % stats)
     check(stats["socketpair_hup_events"] == READ | HUP,
           "a socketpair whose peer closed: READ|HUP for a watch that asked: %r" % stats)
     check(stats["socketpair_read_events"] == READ,
