@@ -553,28 +553,35 @@ static const char *format_count(double v, char *buf, size_t n) {
 	return buf;
 }
 
-/* "device deva" or, for a state of the whole instance (name null), "all devices". */
-static const char *device_label(const cJSON *dev, char *buf, size_t n) {
-	const char *name = str(dev, "name", NULL);
+/*
+ * "device deva offline for 1m02s: connection refused" for a device entry of
+ * status or points (name null: "all devices", the whole instance); NULL
+ * when the device is not offline.
+ */
+static const char *format_offline(const cJSON *dev, char *buf, size_t n) {
+	const char *name = str(dev, "name", NULL), *why = str(dev, "reason", "");
+	char age[64];
 
-	if (name)
-		snprintf(buf, n, "device %s", name);
-	else
-		snprintf(buf, n, "all devices");
+	if (strcmp(str(dev, "state", ""), "offline") != 0)
+		return NULL;
+	snprintf(buf, n, "%s%s offline for %s%s%s", name ? "device " : "all devices", name ? name : "",
+	         format_age(num(dev, "since_us"), age, sizeof(age)), why[0] ? ": " : "", why);
 	return buf;
 }
 
-/* Under a driver's row: each of its devices that is offline, for how long and why. */
-static void print_offline_devices(const cJSON *driver) {
+/* Under a driver's row of status, or under read's line: each device that is offline. */
+static void print_offline(const cJSON *devices) {
 	const cJSON *dev;
-	char who[160], age[64];
+	char line[320];
 
-	cJSON_ArrayForEach(dev, cJSON_GetObjectItemCaseSensitive(driver, "devices")) {
-		const char *why = str(dev, "reason", "");
-		if (strcmp(str(dev, "state", ""), "offline") != 0)
-			continue;
-		printf("  %s offline for %s%s%s\n", device_label(dev, who, sizeof(who)),
-		       format_age(num(dev, "since_us"), age, sizeof(age)), why[0] ? ": " : "", why);
+	if (cJSON_IsObject(devices)) {
+		if (format_offline(devices, line, sizeof(line)))
+			printf("  %s\n", line);
+		return;
+	}
+	cJSON_ArrayForEach(dev, devices) {
+		if (format_offline(dev, line, sizeof(line)))
+			printf("  %s\n", line);
 	}
 }
 
@@ -583,16 +590,13 @@ static void print_offline_devices(const cJSON *driver) {
  * device is offline, since when and why, so that an old value reads as old.
  */
 static const char *format_point_state(const cJSON *p, char *buf, size_t n) {
-	const cJSON *dev = cJSON_GetObjectItemCaseSensitive(p, "device");
-	char q[128], who[160], age[64];
-	const char *why = str(dev, "reason", "");
+	char q[128], off[320];
 
 	format_quality(p, q, sizeof(q));
-	if (strcmp(str(dev, "state", ""), "offline") != 0)
-		snprintf(buf, n, "%s", q);
+	if (format_offline(cJSON_GetObjectItemCaseSensitive(p, "device"), off, sizeof(off)))
+		snprintf(buf, n, "%s  (%s)", q, off);
 	else
-		snprintf(buf, n, "%s  (%s offline for %s%s%s)", q, device_label(dev, who, sizeof(who)),
-		         format_age(num(dev, "since_us"), age, sizeof(age)), why[0] ? ": " : "", why);
+		snprintf(buf, n, "%s", q);
 	return buf;
 }
 
@@ -630,7 +634,7 @@ static void print_status(const cJSON *s) {
 		snprintf(rate, sizeof(rate), "%.1f", num(x, "readings_per_s"));
 		snprintf(last, sizeof(last), " %s", e[0] ? e : "-");
 		print_row(widths, cells, ELEMENTSOF(cells));
-		print_offline_devices(x);
+		print_offline(cJSON_GetObjectItemCaseSensitive(x, "devices"));
 	}
 	if (cJSON_GetArraySize(drivers) == 0)
 		printf("(no drivers configured)\n");
@@ -780,6 +784,7 @@ static int cmd_read(const struct opts *o, const char *point) {
 			       format_value(cJSON_GetObjectItemCaseSensitive(res, "value"), b1, sizeof(b1)),
 			       unit[0] ? " " : "", unit, format_quality(res, b3, sizeof(b3)),
 			       format_age(num(res, "ts"), b2, sizeof(b2)));
+		print_offline(cJSON_GetObjectItemCaseSensitive(res, "device"));
 	}
 	cJSON_Delete(res);
 	return r;

@@ -148,6 +148,13 @@ def test_device_state(g):
           rows["dev1/value"].endswith(": connection refused)"),
           "m2mctl points: dev1/value's device offline and why:\n" + out)
     check(rows["dev2/value"].endswith("good"), "m2mctl points: dev2/value as before:\n" + out)
+    code, out, err = m2mctl(g, "read", "dev1/value")
+    lines = out.splitlines()
+    check(code == 0 and len(lines) == 2 and lines[0].startswith("dev1/value ") and
+          lines[1].startswith("  device dev1 offline for ") and lines[1].endswith(": connection refused"),
+          "m2mctl read: the device offline under the value: %r" % out)
+    code, out, err = m2mctl(g, "read", "dev2/value")
+    check(code == 0 and len(out.splitlines()) == 1, "m2mctl read of an online device: one line: %r" % out)
 
     step(g, 1)
     wait_for(lambda: len(device_events(g, "dev1")) == 2, 5, "dev1 online")
