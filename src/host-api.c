@@ -540,6 +540,7 @@ static void h_device_state(m2m_host *drv, const char *device, int state, const c
 	ds->since_us = now_us();
 	/* An online report may say why ("answering again"): the event keeps it, status needs none. */
 	put_event(drv, device, device_state_name(state), from, device_state_name(state), reason);
+	/* Here the sinks' on_device_state (availability, Sparkplug DDEATH) is to be called. */
 }
 
 static cJSON *device_json(const struct device_status *ds) {
