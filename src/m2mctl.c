@@ -637,6 +637,53 @@ static const char *format_count(double v, char *buf, size_t n) {
 	return buf;
 }
 
+/*
+ * "device deva offline for 1m02s: connection refused" for a device entry of
+ * status or points (name null: "all devices", the whole instance); NULL
+ * when the device is not offline.
+ */
+static const char *format_offline(const cJSON *dev, char *buf, size_t n) {
+	const char *name = str(dev, "name", NULL), *why = str(dev, "reason", "");
+	char age[64];
+
+	if (strcmp(str(dev, "state", ""), "offline") != 0)
+		return NULL;
+	snprintf(buf, n, "%s%s offline for %s%s%s", name ? "device " : "all devices", name ? name : "",
+	         format_age(num(dev, "since_us"), age, sizeof(age)), why[0] ? ": " : "", why);
+	return buf;
+}
+
+/* Under a driver's row of status, or under read's line: each device that is offline. */
+static void print_offline(const cJSON *devices) {
+	const cJSON *dev;
+	char line[320];
+
+	if (cJSON_IsObject(devices)) {
+		if (format_offline(devices, line, sizeof(line)))
+			printf("  %s\n", line);
+		return;
+	}
+	cJSON_ArrayForEach(dev, devices) {
+		if (format_offline(dev, line, sizeof(line)))
+			printf("  %s\n", line);
+	}
+}
+
+/*
+ * The QUALITY cell of points: the reading's quality, then, when the point's
+ * device is offline, since when and why, so that an old value reads as old.
+ */
+static const char *format_point_state(const cJSON *p, char *buf, size_t n) {
+	char q[128], off[320];
+
+	format_quality(p, q, sizeof(q));
+	if (format_offline(cJSON_GetObjectItemCaseSensitive(p, "device"), off, sizeof(off)))
+		snprintf(buf, n, "%s  (%s)", q, off);
+	else
+		snprintf(buf, n, "%s", q);
+	return buf;
+}
+
 static void print_status(const cJSON *s) {
 	const cJSON *lag = cJSON_GetObjectItemCaseSensitive(s, "loop_lag_ms");
 	const cJSON *drivers = cJSON_GetObjectItemCaseSensitive(s, "drivers");
@@ -668,6 +715,7 @@ static void print_status(const cJSON *s) {
 		snprintf(rate, sizeof(rate), "%.1f", num(x, "readings_per_s"));
 		snprintf(last, sizeof(last), " %s", e[0] ? e : "-");
 		print_row(widths, cells, ELEMENTSOF(cells));
+		print_offline(cJSON_GetObjectItemCaseSensitive(x, "devices"));
 		print_driver_stats(x);
 	}
 	if (cJSON_GetArraySize(drivers) == 0)
@@ -761,7 +809,7 @@ static int cmd_status(const struct opts *o) {
 static int cmd_points(const struct opts *o) {
 	cJSON *args = cJSON_CreateObject(), *res = NULL;
 	const cJSON *p;
-	char b1[64], b2[64], b3[96];
+	char b1[64], b2[64], b3[512];
 	int r;
 
 	if (!args)
@@ -788,7 +836,7 @@ static int cmd_points(const struct opts *o) {
 			str(p, "unit", ""),
 			format_age(num(p, "ts"), b2, sizeof(b2)),
 			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "writable")) ? "w" : "",
-			format_quality(p, b3, sizeof(b3)),
+			format_point_state(p, b3, sizeof(b3)),
 		};
 		print_row(widths, cells, ELEMENTSOF(cells));
 	}
@@ -818,6 +866,7 @@ static int cmd_read(const struct opts *o, const char *point) {
 			       format_value(cJSON_GetObjectItemCaseSensitive(res, "value"), b1, sizeof(b1)),
 			       unit[0] ? " " : "", unit, format_quality(res, b3, sizeof(b3)),
 			       format_age(num(res, "ts"), b2, sizeof(b2)));
+		print_offline(cJSON_GetObjectItemCaseSensitive(res, "device"));
 	}
 	cJSON_Delete(res);
 	return r;
