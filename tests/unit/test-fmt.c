@@ -60,6 +60,8 @@ static int significant(const char *s) {
 }
 
 static unsigned long checked;
+/* Under valgrind (M2M_TEST_SLOW > 1) the random sets are cut down by that factor. */
+static long slow = 1;
 
 static void check(double v) {
 	char got[FMT_DOUBLE_MAX], want[FMT_DOUBLE_MAX], shorter[FMT_DOUBLE_MAX];
@@ -102,7 +104,7 @@ static void test_fixed(void) {
 
 static void test_random_bits(void) {
 	/* Every exponent and mantissa alike. */
-	for (int i = 0; i < 200000; i++) {
+	for (int i = 0; i < 200000 / slow; i++) {
 		uint64_t b = next();
 		double v;
 
@@ -112,7 +114,7 @@ static void test_random_bits(void) {
 }
 
 static void test_random_ranges(void) {
-	for (int i = 0; i < 100000; i++) {
+	for (int i = 0; i < 100000 / slow; i++) {
 		double u = uniform();
 
 		check(u);                          /* a ramp's phase */
@@ -123,13 +125,13 @@ static void test_random_ranges(void) {
 
 static void test_sensor_steps(void) {
 	/* Registers scaled by 0.1, 0.01 and 1/3, with offsets: the common case. */
-	for (int raw = -70000; raw <= 70000; raw += 1) {
+	for (long raw = -70000; raw <= 70000; raw += slow) {
 		check(raw * 0.1);
 		check(raw * 0.01 + 273.15);
 		check(raw / 3.0);
 	}
 	/* Decimals read from text, and their neighbours. */
-	for (int i = 0; i < 100000; i++) {
+	for (int i = 0; i < 100000 / slow; i++) {
 		char s[32];
 		double v;
 
@@ -165,6 +167,14 @@ static void test_edges(void) {
 }
 
 int main(void) {
+	const char *env = getenv("M2M_TEST_SLOW");
+	char *end;
+
+	if (env) {
+		long v = strtol(env, &end, 10);
+		if (*end == '\0' && v > 1 && v < 1000)
+			slow = v;
+	}
 	RUN_TEST(test_fixed);
 	RUN_TEST(test_random_bits);
 	RUN_TEST(test_random_ranges);
