@@ -71,8 +71,8 @@ int main(void) {
 			best_f = fmin(best_f, run(fmt_double, v, &sink));
 			best_p = fmin(best_p, run(plain, v, &sink));
 		}
-		printf("%-18s fmt_double %6.0f ns | plain %6.0f ns | ratio %.2f\n", names[set], best_f,
-		       best_p, best_f / best_p);
+		printf("%-18s fmt_double %6.0f ns | plain %6.0f ns | ratio %.2f\n", names[set],
+		       best_f, best_p, best_f / best_p);
 	}
 	free(v);
 	return sink == 0;

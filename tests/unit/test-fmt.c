@@ -84,7 +84,8 @@ static void check(double v) {
 	if (digits > 1) {
 		snprintf(shorter, sizeof(shorter), "%.*g", digits - 1, v);
 		if (strtod(shorter, NULL) == v)
-			TEST_FAIL("fmt_double(%a) = \"%s\", but \"%s\" reads back too", v, got, shorter);
+			TEST_FAIL("fmt_double(%a) = \"%s\", but \"%s\" reads back too", v, got,
+			          shorter);
 	}
 }
 
@@ -135,8 +136,8 @@ static void test_sensor_steps(void) {
 		char s[32];
 		double v;
 
-		snprintf(s, sizeof(s), "%d.%06de%d", (int)(next() % 100000), (int)(next() % 1000000),
-		         (int)(next() % 40) - 20);
+		snprintf(s, sizeof(s), "%d.%06de%d", (int)(next() % 100000),
+		         (int)(next() % 1000000), (int)(next() % 40) - 20);
 		v = strtod(s, NULL);
 		check(v);
 		check(nextafter(v, INFINITY));
@@ -145,7 +146,8 @@ static void test_sensor_steps(void) {
 }
 
 static void test_edges(void) {
-	/* Powers of two and ten, where the gap below is half the gap above, and their neighbours. */
+	/* Powers of two and ten, where the gap below is half the gap above, and their neighbours.
+	 */
 	for (int e = -1074; e <= 1023; e++) {
 		double v = ldexp(1.0, e);
 
