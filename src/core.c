@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "host-api.h"
 
 void core_event(struct core *c, const struct store_event *e) {
 	if (c->store)
@@ -67,6 +68,7 @@ cJSON *core_point_json(struct core *c, const struct point *p) {
 		}
 	}
 	cJSON_AddNumberToObject(o, "readings", (double)p->readings);
+	host_point_json(p, o);
 	return o;
 }
 

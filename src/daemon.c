@@ -13,6 +13,7 @@
 
 #include "driver.h"
 #include "error.h"
+#include "host-api.h"
 #include "log.h"
 #include "m2m-build.h"
 #include "pidlock.h"
@@ -264,7 +265,7 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 			cJSON_AddStringToObject(dj, "name", drv->name);
 			cJSON_AddStringToObject(dj, "plugin", drv->plugin->name);
 			cJSON_AddStringToObject(dj, "state", driver_state_name(drv->state));
-			cJSON_AddStringToObject(dj, "last_error", drv->last_error);
+			host_status_json(drv, dj);
 			cJSON_AddNumberToObject(dj, "points", (double)drv->n_points);
 			cJSON_AddNumberToObject(dj, "readings", (double)drv->readings);
 			cJSON_AddNumberToObject(dj, "readings_per_s", pass == 0 ? drv->readings_per_s : 0.0);

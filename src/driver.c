@@ -55,6 +55,11 @@ int driver_create(struct core *core, registry *reg, bool validating, struct conf
 	drv = calloc(1, sizeof(*drv));
 	if (!drv)
 		return -ENOMEM;
+	err = host_state_init(drv);
+	if (err < 0) {
+		free(drv);
+		return err;
+	}
 	drv->core = core;
 	drv->reg = reg;
 	drv->validating = validating;
@@ -127,12 +132,12 @@ static void claim_points(struct m2m_host *drv) {
 }
 
 void driver_start(struct m2m_host *drv) {
-	char delay[32];
+	char delay[32], why[sizeof(drv->last_error)];
 	int err;
 
 	if (drv->starts == 0 && drv->failures == 0)
 		claim_points(drv);
-	drv->last_error[0] = '\0';
+	host_set_last_error(drv, "", false);
 	drv->state = DRIVER_RUNNING;
 	drv->starts++;
 	err = drv->plugin->desc->ops->start(drv->impl);
@@ -148,17 +153,17 @@ void driver_start(struct m2m_host *drv) {
 		return;
 	}
 	drv->failures++;
-	if (!drv->last_error[0])
-		snprintf(drv->last_error, sizeof(drv->last_error), "%s", m2m_strerror(err));
+	host_set_last_error(drv, m2m_strerror(err), true);
+	host_last_error(drv, why, sizeof(why));
 	drv->plugin->desc->ops->stop(drv->impl);
 	host_reclaim_handles(drv);
 	drv->state = DRIVER_FAILED;
 	drv->backoff_us = drv->backoff_us ? drv->backoff_us * 2 : drv->restart_min_us;
 	if (drv->backoff_us > drv->restart_max_us)
 		drv->backoff_us = drv->restart_max_us;
-	log_error("driver %s: start failed: %s; retrying in %s", drv->name, drv->last_error,
+	log_error("driver %s: start failed: %s; retrying in %s", drv->name, why,
 	          format_duration(drv->backoff_us, delay, sizeof(delay)));
-	host_event(drv, NULL, "failed", drv->last_error);
+	host_event(drv, NULL, "failed", why);
 	schedule_retry(drv);
 }
 

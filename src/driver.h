@@ -5,6 +5,7 @@
  */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
@@ -25,8 +26,16 @@ struct declared_point {
 	struct point_attrs attrs;
 };
 
+/*
+ * One statistic of the instance, as status and a metrics registry export
+ * it. A 1.0 stat() knows only its name; stat_declare (ABI 1.1) also gives
+ * the kind, the device label and a help text.
+ */
 struct driver_stat {
-	char name[64];  /* "name" or "name.device" */
+	char name[64];  /* as status shows it: "name" or "name.device" */
+	char base[64];  /* the statistic without its device ("polls"); for 1.0, the name */
+	char *device;   /* the device label; NULL: the whole instance, or not known (1.0) */
+	char *help;     /* one line; NULL for a 1.0 statistic */
 	double value;
 	int kind;       /* enum m2m_stat_kind; 1.0 statistics are gauges */
 };
@@ -36,7 +45,7 @@ struct device_status {
 	char *name;        /* NULL: the whole instance */
 	int state;         /* enum m2m_device_state */
 	char reason[128];  /* why it is offline; "" when online */
-	int64_t since_us;  /* when it entered the state */
+	int64_t since_us;  /* wall clock, when it entered the state */
 };
 
 struct m2m_host {
@@ -53,6 +62,13 @@ struct m2m_host {
 
 	enum driver_state state;
 	bool creating;              /* inside create(): config and declare allowed */
+	/*
+	 * The last error the driver logged, shown by status. A plugin may log
+	 * from any thread (its bus threads), so last_error is written and read
+	 * only under last_error_lock, through host_set_last_error() and
+	 * host_last_error(); host_state_init() makes the lock.
+	 */
+	pthread_mutex_t last_error_lock;
 	char last_error[256];
 	int64_t backoff_us;
 	unsigned starts, failures;
@@ -73,7 +89,7 @@ struct m2m_host {
 	struct driver_stat *stats;
 	size_t n_stats;
 	struct m2m_stat *declared_stats; /* handles of stat_declare, into stats */
-	struct device_status *devices;
+	struct device_status *devices;   /* in the order the driver first reported them */
 	size_t n_devices;
 	uint64_t readings;
 	/* For the readings/s of status: the count at the last rate sample, and the rate then. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "fmt.h"
 
+#include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
@@ -8,21 +10,173 @@
 #include <stdlib.h>
 #include <string.h>
 
-int fmt_double(double v, char *buf, size_t n) {
+/*
+ * The reference method: the first of 15, 16 and 17 digits that reads back.
+ * No decimal of fewer than 15 digits reads back when %.15g's does not, for
+ * normal doubles; subnormal ones hold fewer digits, and start from one.
+ */
+static int shortest_by_trial(double v, char *buf, size_t n) {
 	int len = 0;
+
+	for (int digits = fabs(v) < DBL_MIN ? 1 : 15; digits <= 17; digits++) {
+		len = snprintf(buf, n, "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			break;
+	}
+	return len;
+}
+
+/*
+ * Writes the P significant digits D (D[0] nonzero) times 10^X, negative
+ * when NEG, as printf's %.Pg does: fixed notation for -4 <= X < P, else
+ * d.ddde+XX; trailing zeros of the fraction dropped.
+ */
+static int put_g(bool neg, const char *d, int p, int x, char *buf, size_t n) {
+	char s[48], *o = s;
+	int used = p;
+	size_t len;
+
+	while (used > 1 && d[used - 1] == '0')
+		used--;
+	if (neg)
+		*o++ = '-';
+	if (x < -4 || x >= p) {
+		int ax = x < 0 ? -x : x;
+
+		*o++ = d[0];
+		if (used > 1) {
+			*o++ = '.';
+			memcpy(o, d + 1, (size_t)used - 1);
+			o += used - 1;
+		}
+		*o++ = 'e';
+		*o++ = x < 0 ? '-' : '+';
+		if (ax >= 100)
+			*o++ = (char)('0' + ax / 100);
+		*o++ = (char)('0' + ax / 10 % 10);
+		*o++ = (char)('0' + ax % 10);
+	} else if (x >= 0) {
+		/* X < P: the integer part is all digits; what is left is the fraction. */
+		memcpy(o, d, (size_t)x + 1);
+		o += x + 1;
+		if (used > x + 1) {
+			*o++ = '.';
+			memcpy(o, d + x + 1, (size_t)(used - x - 1));
+			o += used - x - 1;
+		}
+	} else {
+		*o++ = '0';
+		*o++ = '.';
+		for (int i = 0; i < -x - 1; i++)
+			*o++ = '0';
+		memcpy(o, d, (size_t)used);
+		o += used;
+	}
+	/* As snprintf: truncated to N, the length it would have. */
+	len = (size_t)(o - s);
+	if (n > 0) {
+		size_t k = len < n - 1 ? len : n - 1;
+		memcpy(buf, s, k);
+		buf[k] = '\0';
+	}
+	return (int)len;
+}
+
+/* Significant digits of the one conversion; three more than 17 keep the ties rare. */
+#define DIGITS 20
+
+/*
+ * Rounds the DIGITS digits D (times 10^X) to P into C, and their exponent
+ * into *RET_X. Returns how far the rounded value is from D in units of
+ * D's last digit, or -1 when D lies exactly halfway: then rounding D is
+ * not rounding the double, which D only approximates.
+ */
+static int64_t round_digits(const char *d, int x, int p, char *c, int *ret_x) {
+	int64_t tail = 0, range = 1;
+
+	for (int i = p; i < DIGITS; i++) {
+		tail = tail * 10 + (d[i] - '0');
+		range *= 10;
+	}
+	if (tail * 2 == range)
+		return -1;
+	memcpy(c, d, (size_t)p);
+	*ret_x = x;
+	if (tail * 2 < range)
+		return tail;
+	for (int i = p - 1; i >= 0; i--) {
+		if (c[i] != '9') {
+			c[i]++;
+			return range - tail;
+		}
+		c[i] = '0';
+	}
+	c[0] = '1';
+	(*ret_x)++;
+	return range - tail;
+}
+
+int fmt_double(double v, char *buf, size_t n) {
+	char e[48], d[DIGITS], c[17], tmp[FMT_DOUBLE_MAX];
+	double h_lo = 0, h_hi = 0, f;
+	const char *s;
+	bool neg, fast;
+	int x = 0, bexp;
 
 	if (!isfinite(v))
 		return snprintf(buf, n, "null");
 	/* 2^63 is exact as a double; everything integral below it fits int64_t. */
 	if (v == floor(v) && fabs(v) < 9223372036854775808.0)
 		return snprintf(buf, n, "%" PRId64, (int64_t)v);
-	/* 15 digits read best; 17 always give the double back. */
-	for (int digits = 15; digits <= 17; digits++) {
-		len = snprintf(buf, n, "%.*g", digits, v);
-		if (strtod(buf, NULL) == v)
-			break;
+	if (fabs(v) < DBL_MIN)
+		return shortest_by_trial(v, buf, n);
+	/*
+	 * Trying 15, 16 and 17 digits with snprintf and strtod costs up to six
+	 * conversions, and a ramp's phase or a register times 0.1 mostly needs
+	 * 16 or 17. Here one snprintf makes 20 digits; 15, 16 and 17 are
+	 * rounded from them, and whether one reads back is told by its
+	 * distance from V, known to half a unit of the 20th digit, against
+	 * half the gap to V's neighbours. strtod decides only the close calls
+	 * and exact ties, so the text is the one the trials give.
+	 */
+	snprintf(e, sizeof(e), "%.*e", DIGITS - 1, v);
+	neg = e[0] == '-';
+	s = e + neg;
+	/* "d.ddd...de+XX": the digits, then the exponent. */
+	d[0] = s[0];
+	memcpy(d + 1, s + 2, DIGITS - 1);
+	for (const char *t = s + DIGITS + 3; *t; t++)
+		x = x * 10 + (*t - '0');
+	if (s[DIGITS + 2] == '-')
+		x = -x;
+	f = frexp(fabs(v), &bexp);
+	/* Far from the ends of the range, where 10^(DIGITS - 1 - X) is a double. */
+	fast = x > -280 && x < 280;
+	if (fast) {
+		/* Half of V's last-bit weight 2^(BEXP - 53), in units of the 20th digit. */
+		h_hi = ldexp(pow(10.0, DIGITS - 1 - x), bexp - 54);
+		/* Below a power of two the gap is half as wide. */
+		h_lo = f == 0.5 ? h_hi / 2 : h_hi;
 	}
-	return len;
+	for (int p = 15; p <= 17; p++) {
+		int64_t dist;
+		int cx;
+		bool back;
+
+		dist = round_digits(d, x, p, c, &cx);
+		if (dist < 0)
+			return shortest_by_trial(v, buf, n);
+		/* 17 digits always read back. The margins cover pow()'s and ldexp's rounding. */
+		if (p == 17 || (fast && (double)dist + 0.5 < h_lo * (1 - 1e-9)))
+			return put_g(neg, c, p, cx, buf, n);
+		if (fast && (double)dist - 0.5 > h_hi * (1 + 1e-9))
+			continue;
+		put_g(neg, c, p, cx, tmp, sizeof(tmp));
+		back = strtod(tmp, NULL) == v;
+		if (back)
+			return put_g(neg, c, p, cx, buf, n);
+	}
+	return -EINVAL; /* not reached: 17 digits return above */
 }
 
 struct out {

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,28 @@
 
 /* --- logging and time --- */
 
+int host_state_init(struct m2m_host *drv) {
+	return -pthread_mutex_init(&drv->last_error_lock, NULL);
+}
+
+void host_set_last_error(struct m2m_host *drv, const char *text, bool if_empty) {
+	pthread_mutex_lock(&drv->last_error_lock);
+	if (!if_empty || !drv->last_error[0])
+		snprintf(drv->last_error, sizeof(drv->last_error), "%s", text);
+	pthread_mutex_unlock(&drv->last_error_lock);
+}
+
+const char *host_last_error(struct m2m_host *drv, char *buf, size_t n) {
+	pthread_mutex_lock(&drv->last_error_lock);
+	snprintf(buf, n, "%s", drv->last_error);
+	pthread_mutex_unlock(&drv->last_error_lock);
+	return buf;
+}
+
+/*
+ * Any thread: a bus thread logs while the loop thread renders status. The
+ * lock is held only for the copy, never across the log write.
+ */
 static void h_log(m2m_host *drv, int level, const char *fmt, ...) {
 	char msg[sizeof(drv->last_error)];
 	va_list ap;
@@ -32,7 +55,7 @@ static void h_log(m2m_host *drv, int level, const char *fmt, ...) {
 	va_end(ap);
 	/* The last error a driver logged is what status shows as its last error. */
 	if (level <= M2M_LOG_ERR)
-		snprintf(drv->last_error, sizeof(drv->last_error), "%s", msg);
+		host_set_last_error(drv, msg, false);
 	log_msg(level, "driver %s: %s", drv->name, msg);
 }
 
@@ -208,18 +231,26 @@ static int h_submit_text(m2m_host *drv, uint32_t id, int64_t ts_us, const char *
 
 /* --- status --- */
 
-void host_event(m2m_host *drv, const char *device, const char *kind, const char *text) {
+/* One event row and its log line; FROM and TO are the states of a change, or NULL. */
+static void put_event(struct m2m_host *drv, const char *device, const char *kind, const char *from,
+                      const char *to, const char *text) {
 	struct store_event e = {
 		.ts_us = now_us(),
 		.kind = kind ? kind : "device",
 		.source = device ? device : drv->name,
 		.value = NAN,
+		.from_state = from,
+		.to_state = to,
 		.text = text,
 	};
 
 	log_notice("driver %s: %s%s%s%s%s", drv->name, device ? device : "", device ? " " : "",
 	           e.kind, text ? ": " : "", text ? text : "");
 	core_event(drv->core, &e);
+}
+
+void host_event(m2m_host *drv, const char *device, const char *kind, const char *text) {
+	put_event(drv, device, kind, NULL, NULL, text);
 }
 
 static size_t stat_index(const struct m2m_host *drv, const char *name) {
@@ -229,32 +260,40 @@ static size_t stat_index(const struct m2m_host *drv, const char *name) {
 	return SIZE_MAX;
 }
 
-static void h_stat(m2m_host *drv, const char *name, double value) {
+/* The index of statistic NAME, added as a gauge set to 0 when new; SIZE_MAX when full. */
+static size_t stat_add(struct m2m_host *drv, const char *name) {
 	size_t i = stat_index(drv, name);
 	struct driver_stat *v;
 
-	if (i != SIZE_MAX) {
-		drv->stats[i].value = value;
-		return;
-	}
+	if (i != SIZE_MAX)
+		return i;
 	/* A bound, so a driver that invents names per reading cannot grow us without end. */
 	if (drv->n_stats >= 1024)
-		return;
+		return SIZE_MAX;
 	v = realloc(drv->stats, (drv->n_stats + 1) * sizeof(*v));
 	if (!v)
-		return;
+		return SIZE_MAX;
 	drv->stats = v;
-	snprintf(v[drv->n_stats].name, sizeof(v[drv->n_stats].name), "%s", name);
-	v[drv->n_stats].value = value;
-	v[drv->n_stats].kind = M2M_STAT_GAUGE;
-	drv->n_stats++;
+	v = &drv->stats[drv->n_stats];
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->base, sizeof(v->base), "%s", name);
+	v->kind = M2M_STAT_GAUGE;
+	return drv->n_stats++;
+}
+
+static void h_stat(m2m_host *drv, const char *name, double value) {
+	size_t i = name ? stat_add(drv, name) : SIZE_MAX;
+
+	if (i != SIZE_MAX)
+		drv->stats[i].value = value;
 }
 
 /* True for a statistic's name: [a-z0-9_], 1..63 bytes, as Prometheus takes it. */
 static bool stat_name_valid(const char *name) {
 	size_t n = name ? strlen(name) : 0;
 
-	if (n == 0 || n >= sizeof(((struct driver_stat *)0)->name))
+	if (n == 0 || n >= sizeof(((struct driver_stat *)0)->base))
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
@@ -265,46 +304,54 @@ static bool stat_name_valid(const char *name) {
 
 static int h_stat_declare(m2m_host *drv, const char *name, const char *device, int kind,
                           const char *help, m2m_stat **ret) {
-	char full[2 * sizeof(((struct driver_stat *)0)->name)];
+	char full[sizeof(((struct driver_stat *)0)->name)];
+	struct driver_stat *ds;
 	struct m2m_stat *st;
+	size_t i;
+	int n;
 
-	if (!stat_name_valid(name) || (kind != M2M_STAT_COUNTER && kind != M2M_STAT_GAUGE) ||
+	if (!ret || !stat_name_valid(name) || (kind != M2M_STAT_COUNTER && kind != M2M_STAT_GAUGE) ||
 	    (device && !*device))
 		return -EINVAL;
-	for (st = drv->declared_stats; st; st = st->next)
-		if (strcmp(st->base, name) == 0 &&
-		    (st->device ? device && strcmp(st->device, device) == 0 : !device)) {
+	for (st = drv->declared_stats; st; st = st->next) {
+		ds = &drv->stats[st->index];
+		if (strcmp(ds->base, name) == 0 &&
+		    (ds->device ? device && strcmp(ds->device, device) == 0 : !device)) {
 			*ret = st;
 			return 0;
 		}
+	}
 	/* Shown as "name.device" beside the 1.0 statistics, which status already lists that way. */
-	if ((size_t)snprintf(full, sizeof(full), device ? "%s.%s" : "%s", name, device) >=
-	    sizeof(((struct driver_stat *)0)->name))
+	n = device ? snprintf(full, sizeof(full), "%s.%s", name, device)
+	           : snprintf(full, sizeof(full), "%s", name);
+	if (n < 0 || (size_t)n >= sizeof(full))
 		return -ENAMETOOLONG;
 	st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
+	/* A 1.0 stat() of the same name keeps its value and becomes this declared one. */
+	i = stat_add(drv, full);
+	if (i == SIZE_MAX) {
+		free(st);
+		return drv->n_stats >= 1024 ? -ENOSPC : -ENOMEM;
+	}
+	ds = &drv->stats[i];
+	free(ds->device);
+	free(ds->help);
+	ds->device = device ? strdup(device) : NULL;
+	ds->help = strdup(help ? help : "");
+	if ((device && !ds->device) || !ds->help) {
+		free(st);
+		return -ENOMEM;
+	}
+	snprintf(ds->base, sizeof(ds->base), "%s", name);
+	ds->kind = kind;
 	st->drv = drv;
-	st->kind = kind;
-	snprintf(st->base, sizeof(st->base), "%s", name);
-	st->device = device ? strdup(device) : NULL;
-	st->help = strdup(help ? help : "");
-	if ((device && !st->device) || !st->help)
-		goto nomem;
-	h_stat(drv, full, 0);
-	st->index = stat_index(drv, full);
-	if (st->index == SIZE_MAX) /* the bound of h_stat, or no memory */
-		goto nomem;
-	drv->stats[st->index].kind = kind;
+	st->index = i;
 	st->next = drv->declared_stats;
 	drv->declared_stats = st;
 	*ret = st;
 	return 0;
-nomem:
-	free(st->device);
-	free(st->help);
-	free(st);
-	return -ENOMEM;
 }
 
 static void h_stat_set(m2m_stat *st, double value) {
@@ -314,6 +361,7 @@ static void h_stat_set(m2m_stat *st, double value) {
 
 static struct device_status *device_find(struct m2m_host *drv, const char *device, bool add) {
 	struct device_status *v;
+	char *name = NULL;
 
 	for (size_t i = 0; i < drv->n_devices; i++)
 		if ((!device && !drv->devices[i].name) ||
@@ -322,38 +370,112 @@ static struct device_status *device_find(struct m2m_host *drv, const char *devic
 	/* A bound, as for statistics: a driver cannot grow the host without end. */
 	if (!add || drv->n_devices >= 4096)
 		return NULL;
+	if (device && !(name = strdup(device)))
+		return NULL;
 	v = realloc(drv->devices, (drv->n_devices + 1) * sizeof(*v));
-	if (!v)
+	if (!v) {
+		free(name);
 		return NULL;
+	}
 	drv->devices = v;
-	v = &drv->devices[drv->n_devices];
+	v = &drv->devices[drv->n_devices++];
 	memset(v, 0, sizeof(*v));
-	v->state = -1;
-	if (device && !(v->name = strdup(device)))
-		return NULL;
-	drv->n_devices++;
+	v->name = name;
+	v->state = -1; /* not reported yet */
 	return v;
 }
 
+static const char *device_state_name(int state) {
+	return state == M2M_DEVICE_ONLINE ? "online" : state == M2M_DEVICE_OFFLINE ? "offline" : NULL;
+}
+
+/*
+ * Loop thread. Only a change of state is an event (kind "online" or
+ * "offline", as drivers wrote them before ABI 1.1, with from_state and
+ * to_state set); a new reason while offline replaces the old one in status
+ * without an event, so a driver may report on every failed poll.
+ */
 static void h_device_state(m2m_host *drv, const char *device, int state, const char *reason) {
 	struct device_status *ds;
-	const char *word;
+	const char *from;
 
-	if (state != M2M_DEVICE_ONLINE && state != M2M_DEVICE_OFFLINE)
+	if (!device_state_name(state) || (device && !*device))
 		return;
 	ds = device_find(drv, device, true);
 	if (!ds)
 		return;
-	if (state == M2M_DEVICE_ONLINE)
-		reason = NULL;
-	if (ds->state == state && strcmp(ds->reason, reason ? reason : "") == 0)
+	snprintf(ds->reason, sizeof(ds->reason), "%s",
+	         state == M2M_DEVICE_OFFLINE && reason ? reason : "");
+	if (ds->state == state)
 		return;
+	from = device_state_name(ds->state);
 	ds->state = state;
-	snprintf(ds->reason, sizeof(ds->reason), "%s", reason ? reason : "");
 	ds->since_us = now_us();
-	word = state == M2M_DEVICE_ONLINE ? "online" : "offline";
-	host_event(drv, device, word, reason);
+	/* An online report may say why ("answering again"): the event keeps it, status needs none. */
+	put_event(drv, device, device_state_name(state), from, device_state_name(state), reason);
+	/* The sinks learn it too (availability, Sparkplug DDEATH). */
 	core_device_state(drv->core, drv->name, device, state, ds->reason[0] ? ds->reason : NULL);
+}
+
+static cJSON *device_json(const struct device_status *ds) {
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		return NULL;
+	/* null: the whole instance, as the driver said with device NULL. */
+	if (ds->name)
+		cJSON_AddStringToObject(o, "name", ds->name);
+	else
+		cJSON_AddNullToObject(o, "name");
+	cJSON_AddStringToObject(o, "state", device_state_name(ds->state));
+	cJSON_AddStringToObject(o, "reason", ds->reason);
+	cJSON_AddNumberToObject(o, "since_us", (double)ds->since_us);
+	return o;
+}
+
+void host_status_json(struct m2m_host *drv, cJSON *obj) {
+	char last[sizeof(drv->last_error)];
+	cJSON *devices;
+
+	cJSON_AddStringToObject(obj, "last_error", host_last_error(drv, last, sizeof(last)));
+	devices = cJSON_AddArrayToObject(obj, "devices");
+	for (size_t i = 0; devices && i < drv->n_devices; i++)
+		if (device_state_name(drv->devices[i].state))
+			cJSON_AddItemToArray(devices, device_json(&drv->devices[i]));
+}
+
+/*
+ * The state that applies to the point NAME: the whole instance's when it
+ * is offline (every device behind it is then unreachable), else that of the
+ * point's device ("dev" for "dev/temp"), else the instance's; NULL when the
+ * driver reported none.
+ */
+static const struct device_status *point_device(const struct m2m_host *drv, const char *name) {
+	const struct device_status *inst = NULL, *dev = NULL;
+
+	for (size_t i = 0; i < drv->n_devices; i++) {
+		const struct device_status *ds = &drv->devices[i];
+		size_t n = ds->name ? strlen(ds->name) : 0;
+
+		if (!device_state_name(ds->state))
+			continue;
+		if (!ds->name)
+			inst = ds;
+		else if (strncmp(name, ds->name, n) == 0 && name[n] == '/' &&
+		         (!dev || n > strlen(dev->name)))
+			dev = ds;
+	}
+	if (inst && inst->state == M2M_DEVICE_OFFLINE)
+		return inst;
+	return dev ? dev : inst;
+}
+
+void host_point_json(const struct point *p, cJSON *obj) {
+	const struct m2m_host *drv = p->owner;
+	const struct device_status *ds = drv ? point_device(drv, p->name) : NULL;
+
+	if (ds)
+		cJSON_AddItemToObject(obj, "device", device_json(ds));
 }
 
 void host_state_free(struct m2m_host *drv) {
@@ -361,15 +483,18 @@ void host_state_free(struct m2m_host *drv) {
 
 	while ((st = drv->declared_stats)) {
 		drv->declared_stats = st->next;
-		free(st->device);
-		free(st->help);
 		free(st);
+	}
+	for (size_t i = 0; i < drv->n_stats; i++) {
+		free(drv->stats[i].device);
+		free(drv->stats[i].help);
 	}
 	for (size_t i = 0; i < drv->n_devices; i++)
 		free(drv->devices[i].name);
 	free(drv->devices);
 	drv->devices = NULL;
 	drv->n_devices = 0;
+	pthread_mutex_destroy(&drv->last_error_lock);
 }
 
 /* --- timers and fd watches --- */
@@ -380,7 +505,11 @@ static void timer_free(uv_handle_t *h) {
 
 static void on_timer(uv_timer_t *t) {
 	struct m2m_timer *tm = t->data;
+
+	/* A timer_stop in the callback frees TM only in uv_close's callback, later. */
+	tm->in_cb = true;
 	tm->cb(tm, tm->arg);
+	tm->in_cb = false;
 }
 
 static int h_timer_start(m2m_host *drv, uint64_t timeout_ms, uint64_t repeat_ms, m2m_timer_cb cb,
@@ -413,9 +542,19 @@ static int h_timer_start(m2m_host *drv, uint64_t timeout_ms, uint64_t repeat_ms,
 	return 0;
 }
 
+/*
+ * uv_timer_start stops a running timer first and starts a fired or stopped
+ * one again, on the same handle: no free, no uv_close, no calloc. A timer
+ * may rearm itself from its own callback, but before libuv 1.48 one rearmed
+ * there with timeout 0 runs again at once in the same pass over the timers,
+ * for ever (uv__run_timers compares with a loop time it does not update):
+ * it then waits for the next loop iteration's millisecond instead.
+ */
 static int h_timer_update(m2m_timer *tm, uint64_t timeout_ms, uint64_t repeat_ms) {
 	if (!tm)
 		return -EINVAL;
+	if (tm->in_cb && timeout_ms == 0)
+		timeout_ms = 1;
 	return uv_timer_start(&tm->t, on_timer, timeout_ms, repeat_ms);
 }
 
@@ -427,41 +566,64 @@ static void h_timer_stop(m2m_timer *tm) {
 	uv_close((uv_handle_t *)&tm->t, timer_free);
 }
 
+/* True when FD reports a hang-up now (POLLHUP, POLLRDHUP): the one syscall an error costs. */
+static bool hung_up(const uv_poll_t *p) {
+	struct pollfd pfd = { .events = POLLIN | POLLRDHUP };
+
+	if (uv_fileno((const uv_handle_t *)p, &pfd.fd) < 0)
+		return false;
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLRDHUP));
+}
+
+/*
+ * libuv reports POLLRDHUP (and a POLLHUP that comes alone) as UV_DISCONNECT,
+ * which the host asks for only when the driver asked for HUP. POLLERR
+ * arrives as status UV_EBADF with the watch already stopped; a hung-up tty
+ * reports POLLERR and POLLHUP together, so then the fd itself is asked
+ * whether it hung up.
+ */
 static void on_poll(uv_poll_t *p, int status, int events) {
 	struct m2m_io *io = p->data;
 	int ev = 0;
 
 	if (status < 0) {
-		/*
-		 * POLLERR: libuv has stopped the watch. A driver that asked for ERR
-		 * learns it as such; a 1.0 driver sees it as readable, and its read
-		 * returns the error.
-		 */
+		if ((io->events & M2M_IO_HUP) && hung_up(p))
+			ev |= M2M_IO_HUP;
+		/* ABI 1.0: an error is reported as readable, and the driver's read sees it. */
 		ev |= (io->events & M2M_IO_ERR) ? M2M_IO_ERR : M2M_IO_READ;
+	} else {
+		if (events & UV_READABLE)
+			ev |= M2M_IO_READ;
+		if (events & UV_WRITABLE)
+			ev |= M2M_IO_WRITE;
+		if (events & UV_DISCONNECT)
+			ev |= M2M_IO_HUP;
+		ev &= io->events;
 	}
-	if (events & UV_DISCONNECT)
-		ev |= (io->events & M2M_IO_HUP) ? M2M_IO_HUP : M2M_IO_READ;
-	if (events & UV_READABLE)
-		ev |= M2M_IO_READ;
-	if (events & UV_WRITABLE)
-		ev |= M2M_IO_WRITE;
-	/* Only what the driver asked for, so a READ-less watch is not woken by a hang-up. */
-	ev &= io->events | M2M_IO_ERR | M2M_IO_HUP;
 	if (ev)
 		io->cb(io, ev, io->arg);
 }
 
 static int uv_events(int events) {
-	/* A hang-up is asked of libuv whenever the driver reads or asked for HUP. */
 	return ((events & M2M_IO_READ) ? UV_READABLE : 0) | ((events & M2M_IO_WRITE) ? UV_WRITABLE : 0) |
-	       ((events & (M2M_IO_READ | M2M_IO_HUP)) ? UV_DISCONNECT : 0);
+	       ((events & M2M_IO_HUP) ? UV_DISCONNECT : 0);
+}
+
+/*
+ * What a watch may ask for: ERR only beside something libuv can watch
+ * (libuv starts no watch for ERR alone). 0 is allowed for io_update (pause).
+ */
+static bool io_events_valid(int events) {
+	const int all = M2M_IO_READ | M2M_IO_WRITE | M2M_IO_HUP | M2M_IO_ERR;
+
+	return (events & ~all) == 0 && (events == 0 || (events & (all & ~M2M_IO_ERR)));
 }
 
 static int h_io_start(m2m_host *drv, int fd, int events, m2m_io_cb cb, void *arg, m2m_io **ret) {
 	struct m2m_io *io;
 	int err;
 
-	if (!cb || fd < 0 || !drv->core->loop || drv->creating)
+	if (!cb || fd < 0 || !drv->core->loop || drv->creating || !io_events_valid(events))
 		return -EINVAL;
 	io = calloc(1, sizeof(*io));
 	if (!io)
@@ -486,7 +648,10 @@ static int h_io_start(m2m_host *drv, int fd, int events, m2m_io_cb cb, void *arg
 	return 0;
 }
 
+/* Also starts a watch again that an error stopped (M2M_IO_ERR). */
 static int h_io_update(m2m_io *io, int events) {
+	if (!io || !io_events_valid(events))
+		return -EINVAL;
 	io->events = events;
 	if (events == 0)
 		return uv_poll_stop(&io->p);

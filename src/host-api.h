@@ -15,6 +15,7 @@ struct m2m_timer {
 	struct m2m_host *drv;
 	m2m_timer_cb cb;
 	void *arg;
+	bool in_cb; /* its callback is running (timer_update) */
 	struct m2m_timer *prev, *next;
 };
 
@@ -27,14 +28,13 @@ struct m2m_io {
 	struct m2m_io *prev, *next;
 };
 
-/* A statistic declared with stat_declare: its value lives in drv->stats[index]. */
+/*
+ * The handle stat_declare returns: an index, because drv->stats grows by
+ * realloc. Name, device, kind, help and value live in drv->stats[index].
+ */
 struct m2m_stat {
 	struct m2m_host *drv;
 	size_t index;
-	char base[64]; /* the name without the device */
-	char *device;  /* NULL: the whole instance */
-	char *help;
-	int kind;      /* enum m2m_stat_kind */
 	struct m2m_stat *next;
 };
 
@@ -86,5 +86,36 @@ void host_event(struct m2m_host *drv, const char *device, const char *kind, cons
 /* Takes back the timers and fd watches a stopped plugin still holds. */
 void host_reclaim_handles(struct m2m_host *drv);
 
-/* Frees what the ABI 1.1 calls (device_state, stat_declare) recorded. */
+/*
+ * Makes what the host keeps beside an instance (the lock of last_error),
+ * right after the instance is allocated. Returns 0 or a negative errno.
+ */
+int host_state_init(struct m2m_host *drv);
+
+/* Frees what host_state_init made and what device_state and stat_declare recorded. */
 void host_state_free(struct m2m_host *drv);
+
+/*
+ * The instance's last error, copied into BUF (N bytes) under its lock:
+ * a plugin may be logging one from a bus thread. Returns BUF. Any thread.
+ */
+const char *host_last_error(struct m2m_host *drv, char *buf, size_t n);
+
+/* Sets the last error to TEXT ("" clears it); with IF_EMPTY only when none is set. Any thread. */
+void host_set_last_error(struct m2m_host *drv, const char *text, bool if_empty);
+
+/*
+ * Adds the instance's "last_error" and "devices" to its status object OBJ:
+ *   "devices": [{"name": "plc1", "state": "offline", "reason": "timeout: ...",
+ *                "since_us": 1764590000000000}, ...]
+ * every device the driver reported with device_state, in the order first
+ * reported; "name" is null for the whole instance, "reason" is "" online.
+ */
+void host_status_json(struct m2m_host *drv, struct cJSON *obj);
+
+/*
+ * Adds "device" to the point object OBJ when the point's driver reported
+ * the state of the point's device or of the whole instance, in the shape
+ * of one "devices" entry above; an offline instance wins over its devices.
+ */
+void host_point_json(const struct point *p, struct cJSON *obj);

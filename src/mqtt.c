@@ -48,7 +48,12 @@
 #include "store.h"
 #include "util.h"
 
-#define MID_SLOTS 65536
+/*
+ * Messages in flight by libmosquitto's message id: chained buckets, as many
+ * as max_inflight rounded up to a power of two. A table of every id (65,535)
+ * became 512 KiB of resident memory once the ids had gone round once.
+ */
+#define MID_BUCKETS_MIN 64
 /* Sequence numbers are reserved durably in blocks; a new block is asked for at half. */
 #define SEQ_BLOCK 1000000
 /* QoS 0 messages libmosquitto holds unwritten before new ones are dropped. */
@@ -107,6 +112,7 @@ struct omsg {
 	struct omsg *next;
 	int64_t key; /* = its payload sequence number */
 	int mid;     /* libmosquitto's message id while in flight, else 0 */
+	struct omsg *mid_next; /* in its bucket of mqtt.mids, while in flight */
 	bool acked, sent;
 	uint8_t qos;
 	bool retain;
@@ -191,7 +197,8 @@ struct mqtt {
 	size_t fetch_max;
 	struct omsg *head, *tail, *cursor;
 	size_t n_window, n_inflight;
-	struct omsg **mids;
+	struct omsg **mids;         /* in flight, by mid & (n_mid_buckets - 1) */
+	size_t n_mid_buckets;
 	int64_t del_first, del_last; /* acknowledged keys whose delete is not queued yet; 0: none */
 	double tokens;
 	int64_t tokens_us;
@@ -753,12 +760,32 @@ static void window_append(mqtt *m, struct omsg *o) {
 	m->tail_key = o->key;
 }
 
+static struct omsg **mid_bucket(mqtt *m, int mid) {
+	return &m->mids[(size_t)mid & (m->n_mid_buckets - 1)];
+}
+
+/* The message in flight with MID, or NULL. */
+static struct omsg *mid_find(mqtt *m, int mid) {
+	struct omsg *o = *mid_bucket(m, mid);
+
+	while (o && o->mid != mid)
+		o = o->mid_next;
+	return o;
+}
+
 static void forget_mid(mqtt *m, struct omsg *o) {
-	if (o->mid && m->mids[o->mid] == o) {
-		m->mids[o->mid] = NULL;
-		m->n_inflight--;
+	struct omsg **pp;
+
+	if (o->mid) {
+		for (pp = mid_bucket(m, o->mid); *pp && *pp != o; pp = &(*pp)->mid_next)
+			;
+		if (*pp) {
+			*pp = o->mid_next;
+			m->n_inflight--;
+		}
 	}
 	o->mid = 0;
+	o->mid_next = NULL;
 }
 
 /* Frees acknowledged messages at the head (acks may come out of order). */
@@ -786,13 +813,15 @@ static void window_free(mqtt *m) {
 	}
 	m->head = m->tail = m->cursor = NULL;
 	m->n_window = m->n_inflight = 0;
+	if (m->mids)
+		memset(m->mids, 0, m->n_mid_buckets * sizeof(*m->mids));
 }
 
 /* After a connection ends, everything not acknowledged is owed again, from the start. */
 static void window_rewind(mqtt *m) {
 	for (struct omsg *o = m->head; o; o = o->next)
 		forget_mid(m, o);
-	memset(m->mids, 0, MID_SLOTS * sizeof(*m->mids));
+	memset(m->mids, 0, m->n_mid_buckets * sizeof(*m->mids));
 	m->n_inflight = 0;
 	m->cursor = m->head;
 }
@@ -1036,7 +1065,7 @@ static void pump(mqtt *m) {
 	}
 	refill_tokens(m);
 	while (m->cursor && m->n_inflight < (size_t)m->conf->max_inflight) {
-		struct omsg *o = m->cursor;
+		struct omsg *o = m->cursor, *old;
 		mosquitto_property *props;
 		int mid = 0;
 
@@ -1072,14 +1101,17 @@ static void pump(mqtt *m) {
 		}
 		if (rc != MOSQ_ERR_SUCCESS)
 			break;
-		if (m->mids[mid] && m->mids[mid] != o) {
+		if ((old = mid_find(m, mid)) && old != o) {
 			/* An old message still holds this id: start the connection over, cleanly. */
-			forget_mid(m, m->mids[mid]);
+			forget_mid(m, old);
 			m->lost = true;
 			m->lost_rc = MOSQ_ERR_PROTOCOL;
 		}
-		m->mids[mid] = o;
+		if (old == o)
+			forget_mid(m, o); /* counted once below */
 		o->mid = mid;
+		o->mid_next = *mid_bucket(m, mid);
+		*mid_bucket(m, mid) = o;
 		m->n_inflight++;
 		if (o->sent)
 			m->resent++;
@@ -1116,7 +1148,7 @@ static void publish_qos0(mqtt *m, int64_t seq, const char *topic, const char *pa
 		return;
 	}
 	/* A message id that an old, unacknowledged QoS 1 message still holds: start over cleanly. */
-	if (m->mids[mid]) {
+	if (mid_find(m, mid)) {
 		m->lost = true;
 		m->lost_rc = MOSQ_ERR_PROTOCOL;
 	}
@@ -1863,7 +1895,7 @@ static void on_publish(struct mosquitto *mosq, void *obj, int mid, int reason, c
 	mqtt *m = obj;
 	struct omsg *o;
 
-	if (mid > 0 && mid < MID_SLOTS && (o = m->mids[mid])) {
+	if (mid > 0 && (o = mid_find(m, mid))) {
 		forget_mid(m, o);
 		if (reason >= 0x80) {
 			/* The broker refused this message (ACL, quota): it will not take it later either. */
@@ -2089,7 +2121,12 @@ int mqtt_new(const struct mqtt_env *env, mqtt_conf *conf, mqtt **ret) {
 	struct store_outbox_info info;
 	mqtt *m = calloc(1, sizeof(*m));
 
-	if (!m || !(m->mids = calloc(MID_SLOTS, sizeof(*m->mids)))) {
+	if (m) {
+		m->n_mid_buckets = MID_BUCKETS_MIN;
+		while (m->n_mid_buckets < (size_t)conf->max_inflight)
+			m->n_mid_buckets *= 2;
+	}
+	if (!m || !(m->mids = calloc(m->n_mid_buckets, sizeof(*m->mids)))) {
 		free(m);
 		mqtt_conf_free(conf);
 		return -ENOMEM;

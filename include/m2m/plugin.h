@@ -103,11 +103,15 @@ enum m2m_io_events {
 	M2M_IO_READ = 1,
 	M2M_IO_WRITE = 2,
 	/*
-	 * ABI 1.1, delivered only to a watch that asked for them. HUP: the peer
-	 * hung up or the device went away (a tty unplugged); the watch stays
-	 * active. ERR: an error is pending on the fd (read it with SO_ERROR or
-	 * the next read); the host has stopped the watch, and io_update starts
-	 * it again. Without them, both are reported as READ (ABI 1.0).
+	 * ABI 1.1, delivered only to a watch that asked for them, beside READ,
+	 * WRITE or HUP (ERR alone cannot be watched: io_start refuses it).
+	 * HUP: the peer hung up or the device went away (a socket's peer
+	 * closed, a tty unplugged); the watch stays active and fires again
+	 * while it lasts, so stop it or drop HUP. ERR: an error is pending on
+	 * the fd (read it with SO_ERROR or the next read); the host has stopped
+	 * the watch, and io_update starts it again. A hung-up tty reports both.
+	 * Without them, an error is reported as READ (and the watch is stopped
+	 * likewise), as in ABI 1.0.
 	 */
 	M2M_IO_HUP = 4,
 	M2M_IO_ERR = 8
@@ -253,7 +257,10 @@ struct m2m_host_api {
 	                   m2m_timer_cb cb, void *arg, m2m_timer **ret);
 	/* Stops and frees a timer. NULL is fine. */
 	void (*timer_stop)(m2m_timer *timer);
-	/* Watches FD for EVENTS (enum m2m_io_events). The fd stays the driver's. */
+	/*
+	 * Watches FD for EVENTS (enum m2m_io_events). The fd stays the driver's.
+	 * io_update changes EVENTS (0 pauses the watch).
+	 */
 	int (*io_start)(m2m_host *host, int fd, int events, m2m_io_cb cb, void *arg,
 	                m2m_io **ret);
 	int (*io_update)(m2m_io *io, int events);
@@ -284,27 +291,35 @@ struct m2m_host_api {
 	/* --- ABI 1.1: check M2M_HAS_FIELD(struct m2m_host_api, size, field) --- */
 
 	/*
-	 * Rearms a running or fired timer: first after TIMEOUT_MS, then every
-	 * REPEAT_MS (0: once), without freeing it. For libraries that change
-	 * their timeout on every iteration (sd-bus, libmosquitto).
+	 * Rearms a running or fired timer, also from its own callback: first
+	 * after TIMEOUT_MS, then every REPEAT_MS (0: once), without freeing it.
+	 * For libraries that change their timeout on every iteration (sd-bus,
+	 * libmosquitto). A TIMEOUT_MS of 0 from the timer's own callback waits
+	 * for the next loop iteration. Returns 0, or -EINVAL for NULL.
 	 */
 	int (*timer_update)(m2m_timer *timer, uint64_t timeout_ms, uint64_t repeat_ms);
 	/*
 	 * Says that DEVICE (the name given to declare_point, or NULL for the
 	 * whole instance) is online or offline (enum m2m_device_state), with a
-	 * short REASON ("connection refused", "no answer for 3 polls"; NULL when
-	 * online). Repeating the current state is cheap and ignored. The host
-	 * shows it in status, records a "device" event for each change and
-	 * tells the north side (availability, Sparkplug DDEATH).
+	 * short REASON ("connection refused", "no answer for 3 polls"; for
+	 * ONLINE an optional note for the event, or NULL). Repeating the current
+	 * state is cheap and makes no event; an offline device's reason is
+	 * replaced. The host records each change as an event (kind "online" or
+	 * "offline", with from_state and to_state), shows offline devices in
+	 * status and points, and tells the north side (availability, Sparkplug
+	 * DDEATH). The host copies DEVICE and REASON.
 	 */
 	void (*device_state)(m2m_host *host, const char *device, int state,
 	                     const char *reason);
 	/*
 	 * Declares a statistic NAME (lower case, digits, '_'; up to 63 bytes)
 	 * of KIND (enum m2m_stat_kind) for DEVICE (NULL: the whole instance),
-	 * with a one-line HELP, as exported to status and metrics. The handle
-	 * lives until destroy(). Declaring the same name and device again
-	 * returns the same handle. Only during create or start.
+	 * with a one-line HELP, as exported to status and metrics (status shows
+	 * "name.device"). Usually in create or start, or when a device is
+	 * discovered. The handle lives until destroy(). Declaring the same name
+	 * and device again returns the same handle. Returns 0, -EINVAL for a
+	 * bad name, kind or an empty DEVICE, -ENAMETOOLONG when "name.device"
+	 * exceeds 63 bytes, -ENOSPC past 1024 statistics of the instance.
 	 */
 	int (*stat_declare)(m2m_host *host, const char *name, const char *device, int kind,
 	                    const char *help, m2m_stat **ret);

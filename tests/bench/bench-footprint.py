@@ -115,6 +115,10 @@ def main():
             print("  RSS %.1f MiB: private %.1f MiB, shared %.1f MiB (PSS %.1f MiB, anonymous %.1f MiB)"
                   % (rss[n] / 1024, private / 1024, shared / 1024, r.get("Pss", 0) / 1024,
                      r.get("Anonymous", 0) / 1024))
+            # Anonymous: malloc, stacks and the written pages of libraries' data; the rest are file pages.
+            anon = r.get("Anonymous", 0)
+            print("  the process's own memory (anonymous) %.1f MiB; pages of mapped files (m2md, libraries)"
+                  " %.1f MiB, shared with every process that maps the same files" % (anon / 1024, (rss[n] - anon) / 1024))
             print("  %-28s %8s %8s" % ("mapping", "RSS KiB", "private"))
             for key, (krss, kpriv) in sorted(groups.items(), key=lambda kv: -kv[1][0]):
                 if krss:

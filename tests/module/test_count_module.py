@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: MIT
 """The test module (count-module.c), built into a test daemon by one line
 of the module table, sees what the core hands to modules: every reading,
-the storage decision, the end of each submit, the point set after a reload.
-Its counts are compared with the daemon's own counters in the same status
-object. The plain m2md does not know its section."""
+the storage decision, the end of each submit, the point set after a reload,
+device state changes. Its counts are compared with the daemon's own
+counters in the same status object, and with the device events. The plain
+m2md does not know its section.
+
+Arguments: the host fixture plugins of tests/plugin (abi11.so reports device
+states)."""
 
 import json
 import os
@@ -11,9 +15,11 @@ import signal
 import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "ctl"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "plugin"))
 
 from ctltest import SIM, m2mctl  # noqa: E402
 from m2mtest import Gateway, check, ctl, main, run_check, wait_for  # noqa: E402
+import test_abi11  # noqa: E402
 
 COUNT_DAEMON = os.environ["M2M_COUNT_DAEMON"]
 
@@ -71,6 +77,33 @@ def test_counts_readings():
         check(g.stop() == 0, "clean exit:\n" + g.run_log())
 
 
+# The ABI 1.1 host test's drivers (tests/plugin/test_abi11.py), with the module.
+FIXTURE = test_abi11.DRIVERS + "\n[count]\n"
+
+
+def test_device_states():
+    g = test_abi11.gateway("module-count-devices", FIXTURE, COUNT_DAEMON)
+
+    def events():
+        return g.query("SELECT count(*) FROM events WHERE kind IN ('online', 'offline')")[0][0]
+
+    try:
+        # dev1 offline (reported three times, one change), dev2 online: two changes.
+        wait_for(lambda: status(g)["count"]["device_states"] >= 2, 10, "the first device states")
+        n = status(g)["count"]
+        check(n["device_states"] == 2 and n["offline"] == 1, "one call per change: %r" % n)
+        # The fixture takes the whole instance offline on a write of 2 to ctl/step.
+        code, out, err = m2mctl("write", "ctl/step", "2", socket=g.socket)
+        check(code == 0, "write ctl/step 2: %s" % err)
+        wait_for(lambda: status(g)["count"]["device_states"] == 3, 10, "the instance offline")
+        n = status(g)["count"]
+        check(n["offline"] == 2, "the instance's state reached the sink: %r" % n)
+        wait_for(lambda: events() == 3, 10, "the device events")
+        check(status(g)["count"]["device_states"] == events(), "as many calls as device events")
+    finally:
+        check(g.stop() == 0, "clean exit:\n" + g.run_log())
+
+
 def test_plain_daemon_refuses_section():
     g = Gateway("module-count-plain", SIM + "\n[count]\n")
     code, out, err = run_check(g.config)
@@ -78,4 +111,4 @@ def test_plain_daemon_refuses_section():
 
 
 if __name__ == "__main__":
-    main([test_counts_readings, test_plain_daemon_refuses_section])
+    main([test_counts_readings, test_device_states, test_plain_daemon_refuses_section])

@@ -12,7 +12,7 @@
 #include "plugin-loader.h"
 #include "test.h"
 
-static char *fixture[8];
+static char *fixture[16];
 static int n_fixtures;
 static char dir[512];
 
@@ -118,6 +118,21 @@ static void test_abi(void) {
 	expect_error("noentry", -ENOEXEC, "does not export m2m_plugin_entry()");
 }
 
+/* A plugin built for ABI 1.0 (minor 0, its tables of 1.0 size) loads into a 1.1 host. */
+static void test_abi_1_0(void) {
+	struct plugin_set set = { 0 };
+	struct plugin *p;
+	char *error;
+
+	install("abi10", "abi10", 0644);
+	ASSERT_OK(load("abi10", &set, &p, &error));
+	ASSERT(error == NULL);
+	ASSERT_EQ(p->desc->abi_minor, 0);
+	ASSERT_EQ(p->desc->ops->struct_size, offsetof(struct m2m_driver_ops, write) + sizeof(void *));
+	ASSERT(p->desc->ops->write == NULL);
+	plugin_put(&set, p);
+}
+
 static void test_untrusted(void) {
 	char sub[600];
 
@@ -161,7 +176,7 @@ static void test_bad_dir(void) {
 int main(int argc, char **argv) {
 	const char *tmp = getenv("M2M_TEST_TMPDIR");
 
-	for (int i = 1; i < argc && n_fixtures < 8; i++)
+	for (int i = 1; i < argc && n_fixtures < 16; i++)
 		fixture[n_fixtures++] = argv[i];
 	snprintf(dir, sizeof(dir), "%s/loader-XXXXXX", tmp ? tmp : "/tmp");
 	ASSERT(mkdtemp(dir));
@@ -169,6 +184,7 @@ int main(int argc, char **argv) {
 	RUN_TEST(test_good);
 	RUN_TEST(test_distinct);
 	RUN_TEST(test_abi);
+	RUN_TEST(test_abi_1_0);
 	RUN_TEST(test_untrusted);
 	RUN_TEST(test_names);
 	RUN_TEST(test_bad_dir);
