@@ -164,9 +164,6 @@ static const struct m2m_plugin mb_plugin = {
 	.ops = &mb_driver_ops,
 };
 
-/* A prototype first: the macro only starts the definition. */
-M2M_PLUGIN_ENTRY;
-
 M2M_PLUGIN_ENTRY
 {
 	(void)host_abi_minor; /* 1.1 calls are checked by struct_size when used */

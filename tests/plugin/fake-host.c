@@ -21,16 +21,18 @@
 
 static void mark(m2m_host *h, const cJSON *obj, const char *key)
 {
-	ASSERT(h->n_marked < FAKE_MAX_KEYS);
-	h->marked_obj[h->n_marked] = obj;
-	h->marked_key[h->n_marked] = key;
-	h->n_marked++;
+	if (h->n_marked == h->cap_marked) {
+		h->cap_marked = h->cap_marked ? 2 * h->cap_marked : 256;
+		h->marked = realloc(h->marked, h->cap_marked * sizeof(*h->marked));
+		ASSERT(h->marked);
+	}
+	h->marked[h->n_marked++] = (struct fake_key){ obj, key };
 }
 
 static bool marked(const m2m_host *h, const cJSON *obj, const char *key)
 {
 	for (size_t i = 0; i < h->n_marked; i++)
-		if (h->marked_obj[i] == obj && strcmp(h->marked_key[i], key) == 0)
+		if (h->marked[i].obj == obj && strcmp(h->marked[i].key, key) == 0)
 			return true;
 	return false;
 }
@@ -260,7 +262,15 @@ static int h_submit(m2m_host *h, const struct m2m_reading *r, size_t n)
 	for (size_t i = 0; i < n; i++)
 		if (!point_of(h, r[i].point))
 			TEST_FAIL("submit of point id %" PRIu32 ", which was never declared", r[i].point);
-	ASSERT(h->n_readings + n <= FAKE_MAX_READINGS);
+	if (h->n_readings + n > h->cap_readings) {
+		size_t cap = h->cap_readings ? h->cap_readings : 1024;
+
+		while (cap < h->n_readings + n)
+			cap *= 2;
+		h->readings = realloc(h->readings, cap * sizeof(*h->readings));
+		ASSERT(h->readings);
+		h->cap_readings = cap;
+	}
 	memcpy(&h->readings[h->n_readings], r, n * sizeof(*r));
 	h->last_first = h->n_readings;
 	h->last_n = n;
@@ -681,6 +691,8 @@ void fake_host_free(m2m_host *h)
 	for (size_t i = 0; i < h->n_stats; i++)
 		free(h->stats[i]);
 	cJSON_Delete(h->config);
+	free(h->readings);
+	free(h->marked);
 	free(h);
 }
 
@@ -692,6 +704,7 @@ int fake_host_create_tree(m2m_host *h, const struct m2m_driver_ops *ops,
 	ASSERT(config);
 	cJSON_Delete(h->config);
 	h->config = config;
+	h->n_marked = 0; /* the marks were of the old tree */
 	h->creating = true;
 	r = ops->create(h, host_api, config, ret_driver);
 	h->creating = false;

@@ -37,9 +37,7 @@
 
 #include "m2m/plugin.h"
 
-#define FAKE_MAX_KEYS 8192
 #define FAKE_MAX_POINTS 2048
-#define FAKE_MAX_READINGS 65536
 #define FAKE_MAX_TEXTS 1024
 #define FAKE_MAX_EVENTS 512
 #define FAKE_MAX_STATS 512
@@ -91,6 +89,11 @@ struct m2m_stat {
 	double value;
 };
 
+struct fake_key {
+	const cJSON *obj;
+	const char *key;
+};
+
 struct fake_point {
 	uint32_t id;
 	char name[128];   /* "device/point" */
@@ -137,9 +140,8 @@ struct m2m_host {
 	/* Config (create only). */
 	cJSON *config;
 	bool creating;
-	const cJSON *marked_obj[FAKE_MAX_KEYS];
-	const char *marked_key[FAKE_MAX_KEYS];
-	size_t n_marked;
+	struct fake_key *marked; /* every (table, key) asked for (malloc'd) */
+	size_t n_marked, cap_marked;
 	int errors;        /* cfg_error calls */
 	char error[512];   /* the first one's text, as the real host keeps it */
 	char unknown[64];  /* the first unknown key fake_host_unknown_keys() found */
@@ -147,9 +149,9 @@ struct m2m_host {
 	struct fake_point points[FAKE_MAX_POINTS];
 	size_t n_points;
 
-	/* What the driver submitted, every reading in order. */
-	struct m2m_reading readings[FAKE_MAX_READINGS];
-	size_t n_readings;
+	/* What the driver submitted, every reading in order (malloc'd). */
+	struct m2m_reading *readings;
+	size_t n_readings, cap_readings;
 	int submits;       /* submit calls */
 	size_t last_first, last_n; /* the last submit's readings */
 	struct fake_text texts[FAKE_MAX_TEXTS];
