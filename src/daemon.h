@@ -11,7 +11,7 @@
 
 #include "config.h"
 #include "loop-lag.h"
-#include "plugin-host.h"
+#include "plugin-loader.h"
 #include "point.h"
 #include "ctl-server.h"
 #include "mqtt.h"

@@ -25,8 +25,17 @@ struct declared_point {
 };
 
 struct driver_stat {
-	char name[64];
+	char name[64];  /* "name" or "name.device" */
 	double value;
+	int kind;       /* enum m2m_stat_kind; 1.0 statistics are gauges */
+};
+
+/* What a driver said of a device with device_state (ABI 1.1). */
+struct device_status {
+	char *name;        /* NULL: the whole instance */
+	int state;         /* enum m2m_device_state */
+	char reason[128];  /* why it is offline; "" when online */
+	int64_t since_us;  /* when it entered the state */
 };
 
 struct m2m_host {
@@ -62,6 +71,9 @@ struct m2m_host {
 
 	struct driver_stat *stats;
 	size_t n_stats;
+	struct m2m_stat *declared_stats; /* handles of stat_declare, into stats */
+	struct device_status *devices;
+	size_t n_devices;
 	uint64_t readings;
 	/* For the readings/s of status: the count at the last rate sample, and the rate then. */
 	uint64_t rate_readings;

@@ -529,19 +529,103 @@ static const char *format_quality(const cJSON *p, char *buf, size_t n) {
 	return buf;
 }
 
-/* Sums the driver stats named PREFIX or PREFIX.<device>; NAN when there are none. */
-static double stat_sum(const cJSON *stats, const char *prefix) {
-	size_t n = strlen(prefix);
-	double sum = NAN;
-	const cJSON *v;
+/*
+ * A driver's statistics summed per name over its devices, in the order the
+ * daemon lists them. Whatever the plugin declares is shown; m2mctl knows no
+ * plugin's names.
+ */
+struct stat_total {
+	char name[64];
+	double sum;
+};
 
-	cJSON_ArrayForEach(v, stats) {
-		if (!cJSON_IsNumber(v) || strncmp(v->string, prefix, n) != 0 ||
-		    (v->string[n] != '\0' && v->string[n] != '.'))
-			continue;
-		sum = isnan(sum) ? v->valuedouble : sum + v->valuedouble;
+#define STAT_TOTALS_MAX 32
+
+/* Adds VALUE to the total of NAME (LEN bytes); counts what the table has no room for in *MORE. */
+static void stat_add(struct stat_total *t, size_t *n, size_t *more, const char *name, size_t len,
+                     double value) {
+	size_t i;
+
+	if (len == 0 || len >= sizeof(t->name) || !isfinite(value))
+		return;
+	for (i = 0; i < *n; i++)
+		if (strlen(t[i].name) == len && memcmp(t[i].name, name, len) == 0)
+			break;
+	if (i == *n) {
+		if (*n == STAT_TOTALS_MAX) {
+			(*more)++;
+			return;
+		}
+		memcpy(t[i].name, name, len);
+		t[i].name[len] = '\0';
+		t[i].sum = 0;
+		(*n)++;
 	}
-	return sum;
+	t[i].sum += value;
+}
+
+/*
+ * Totals of DRV's statistics. Two shapes: "metrics", a list of
+ * {"name", "device", "kind", "value"} (typed statistics), and the older
+ * "stats" object of "name.device": value ("name" for the whole instance).
+ * When a daemon sends both, "metrics" is the whole truth.
+ */
+static size_t stat_totals(const cJSON *drv, struct stat_total *t, size_t *more) {
+	const cJSON *list = cJSON_GetObjectItemCaseSensitive(drv, "metrics");
+	const cJSON *v;
+	size_t n = 0;
+
+	*more = 0;
+	if (cJSON_IsArray(list)) {
+		cJSON_ArrayForEach(v, list) {
+			const char *name = str(v, "name", "");
+			stat_add(t, &n, more, name, strlen(name), num(v, "value"));
+		}
+		return n;
+	}
+	cJSON_ArrayForEach(v, cJSON_GetObjectItemCaseSensitive(drv, "stats")) {
+		const char *dot;
+
+		if (!v->string || !cJSON_IsNumber(v))
+			continue;
+		dot = strchr(v->string, '.');
+		stat_add(t, &n, more, v->string, dot ? (size_t)(dot - v->string) : strlen(v->string),
+		         v->valuedouble);
+	}
+	return n;
+}
+
+/* One "name value" item of a statistics line, wrapped before 100 columns. */
+static void stats_item(const char *item, size_t *col) {
+	size_t len = strlen(item);
+
+	if (*col && *col + 3 + len > 100) {
+		putchar('\n');
+		*col = 0;
+	}
+	printf(*col ? "   %s" : "  %s", item);
+	*col += (*col ? 3 : 2) + len;
+}
+
+/* "polls 1234   errors 0   online 2" under the driver's row. */
+static void print_driver_stats(const cJSON *drv) {
+	struct stat_total t[STAT_TOTALS_MAX];
+	size_t more, n = stat_totals(drv, t, &more), col = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char item[96];
+
+		/* Counters are integers; a gauge may not be. Either way no exponent below 10^15. */
+		if (t[i].sum == floor(t[i].sum) && fabs(t[i].sum) < 1e15)
+			snprintf(item, sizeof(item), "%.63s %.0f", t[i].name, t[i].sum);
+		else
+			snprintf(item, sizeof(item), "%.63s %.6g", t[i].name, t[i].sum);
+		stats_item(item, &col);
+	}
+	if (more)
+		stats_item("(more in --json)", &col);
+	if (col)
+		putchar('\n');
 }
 
 /* A count, or "-" when the daemon did not report it. */
@@ -567,26 +651,24 @@ static void print_status(const cJSON *s) {
 	printf("loop lag   p50 %.2f ms   p99 %.2f ms   max %.2f ms   readings %.0f (%.1f/s)\n",
 	       num(lag, "p50"), num(lag, "p99"), num(lag, "max"), num(s, "readings_in"),
 	       num(s, "readings_per_s"));
-	static const int widths[] = { 16, 8, 10, -6, -10, -8, -9, 0 };
+	static const int widths[] = { 16, 8, 10, -6, -10, 0 };
 	static const char *const head[] = { "DRIVER", "PLUGIN", "STATE", "POINTS", "READINGS/S",
-		                            "POLLS", "REQ/CYCLE", " LAST ERROR" };
+		                            " LAST ERROR" };
 
 	putchar('\n');
 	print_row(widths, head, ELEMENTSOF(head));
 	cJSON_ArrayForEach(x, drivers) {
-		const cJSON *stats = cJSON_GetObjectItemCaseSensitive(x, "stats");
 		const char *e = str(x, "last_error", "");
 		char points[32], rate[32], last[256];
 		const char *cells[] = {
-			str(x, "name", "?"), str(x, "plugin", "?"), str(x, "state", "?"), points, rate,
-			format_count(stat_sum(stats, "polls"), b1, sizeof(b1)),
-			format_count(stat_sum(stats, "requests_per_cycle"), b2, sizeof(b2)), last,
+			str(x, "name", "?"), str(x, "plugin", "?"), str(x, "state", "?"), points, rate, last,
 		};
 
 		snprintf(points, sizeof(points), "%.0f", num(x, "points"));
 		snprintf(rate, sizeof(rate), "%.1f", num(x, "readings_per_s"));
 		snprintf(last, sizeof(last), " %s", e[0] ? e : "-");
 		print_row(widths, cells, ELEMENTSOF(cells));
+		print_driver_stats(x);
 	}
 	if (cJSON_GetArraySize(drivers) == 0)
 		printf("(no drivers configured)\n");

@@ -160,7 +160,7 @@ def test_plugin_problems():
     sim = os.path.join(PLUGIN_DIR, "sim.so")
     cases = [
         ("abi", [(os.path.join(FIXTURES, "wrong-major.so"), "fixture.so")], 0o755, "fixture",
-         'plugin ABI mismatch: plugin "fixture" was built for ABI 2.0, this m2md provides ABI 1.0'),
+         'plugin ABI mismatch: plugin "fixture" was built for ABI 2.1, this m2md provides ABI 1.1'),
         ("groupw", [(sim, "sim.so")], 0o775, "sim", "the plugin directory is writable by group"),
         ("noentry", [(os.path.join(FIXTURES, "no-entry.so"), "fixture.so")], 0o755, "fixture",
          "does not export m2m_plugin_entry()"),

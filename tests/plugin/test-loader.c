@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "plugin-host.h"
+#include "plugin-loader.h"
 #include "test.h"
 
 static char *fixture[8];

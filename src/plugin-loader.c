@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "plugin-host.h"
+#include "plugin-loader.h"
 
 #include <dlfcn.h>
 #include <errno.h>

@@ -38,5 +38,3 @@ void plugin_put(struct plugin_set *set, struct plugin *p);
 /* True when NAME is a plain plugin name: [a-z0-9_-], 1..32 bytes. */
 int plugin_name_valid(const char *name);
 
-/* The host function table given to every plugin. */
-extern const struct m2m_host_api host_api;
