@@ -112,7 +112,7 @@ static inline int m2m_cfg_int_range(const struct m2m_host_api *api, m2m_host *ho
 	return 0;
 }
 
-/* An integer key from MIN to MAX into an unsigned (MAX at most INT_MAX). */
+/* An integer key from MIN to MAX into an unsigned. */
 static inline int m2m_cfg_uint(const struct m2m_host_api *api, m2m_host *host,
                                const struct cJSON *obj, const char *key, unsigned def,
                                unsigned min, unsigned max, unsigned *ret)

@@ -261,15 +261,15 @@ struct mb_driver {
 	} buf;
 };
 
-/* modbus.c */
+/* modbus.c: the ops (hidden: modbus.so exports only its entry), and freeing. */
 extern const struct m2m_driver_ops mb_driver_ops;
 void mb_free(struct mb_driver *drv);
-int mb_index_cmp(const void *a, const void *b);
 
-/* mb-config.c: the body of create(). */
+/* mb-config.c: the body of create(), and what the loop side shares with it. */
 int mb_create(m2m_host *host, const struct m2m_host_api *api, const struct cJSON *config,
               void **ret_driver);
 size_t mb_plan_table(struct mb_table_plan *tp);
+int mb_index_cmp(const void *a, const void *b); /* struct mb_index by id */
 
 /* mb-io.c: errors (the one place libmodbus codes are translated). */
 extern const struct mb_io mb_io_libmodbus;
