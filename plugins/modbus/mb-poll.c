@@ -41,25 +41,28 @@ static void declare_stat(struct mb_driver *drv, struct m2m_stat_slot *slot, cons
 
 void mb_declare_stats(struct mb_driver *drv)
 {
+	/* One help per name: every instance and group shares the family (docs/metrics.md). */
+	static const char per_cycle_help[] = "Read requests in one poll cycle of a poll group.";
+
 	for (size_t i = 0; i < drv->n_devices; i++) {
 		struct mb_device *dev = &drv->devices[i];
 		struct mb_dev_stats *st = &dev->st;
 
 		declare_stat(drv, &st->polls, "polls", dev->name, M2M_STAT_COUNTER,
-		             "poll cycles that ran");
+		             "Poll cycles run.");
 		declare_stat(drv, &st->requests, "requests", dev->name, M2M_STAT_COUNTER,
-		             "requests sent, retries included");
+		             "Read requests sent.");
 		declare_stat(drv, &st->errors, "errors", dev->name, M2M_STAT_COUNTER,
-		             "requests that failed");
+		             "Requests that failed.");
 		declare_stat(drv, &st->skipped, "skipped", dev->name, M2M_STAT_COUNTER,
-		             "poll ticks skipped because the last cycle had not finished");
+		             "Poll ticks skipped because the previous cycle was still queued.");
 		declare_stat(drv, &st->bad_answers, "bad_answers", dev->name, M2M_STAT_COUNTER,
-		             "answers that failed the checks (decode errors)");
+		             "Answers that did not match the request.");
 		declare_stat(drv, &st->online, "online", dev->name, M2M_STAT_GAUGE,
-		             "1 while the device answers, 0 while it is offline");
+		             "1 while the device answers, else 0.");
 		if (dev->n_groups == 1)
 			declare_stat(drv, &st->requests_per_cycle, "requests_per_cycle", dev->name,
-			             M2M_STAT_GAUGE, "read requests of one poll cycle");
+			             M2M_STAT_GAUGE, per_cycle_help);
 	}
 	for (size_t i = 0; i < drv->n_groups; i++) {
 		struct mb_group *g = &drv->groups[i];
@@ -70,7 +73,7 @@ void mb_declare_stats(struct mb_driver *drv)
 		snprintf(label, sizeof(label), "%s@%s", g->dev->name,
 		         m2m_format_us(g->interval_us, t, sizeof(t)));
 		declare_stat(drv, &g->requests_per_cycle, "requests_per_cycle", label,
-		             M2M_STAT_GAUGE, "read requests of one poll cycle of this interval");
+		             M2M_STAT_GAUGE, per_cycle_help);
 	}
 }
 

@@ -438,19 +438,27 @@ static void test_split(void)
 	fake_host_free(h);
 }
 
-/* Points of one device at two intervals: requests_per_cycle per group. */
+/*
+ * Points of one device at two intervals: requests_per_cycle per group,
+ * beside a device with one, under one name, kind and help.
+ */
 static void test_group_stats(void)
 {
 	m2m_host *h = fake_host_new();
 	struct script *s = script_new();
-	struct mb_driver *drv = create(h, fake_host_api(1), DEV(
+	struct mb_driver *drv = create(h, fake_host_api(1), "{" BUS "\"devices\":["
+		"{\"name\":\"dev\",\"unit_id\":1,\"points\":["
 		"{\"name\":\"fast\",\"table\":\"holding_register\",\"address\":0,\"interval\":\"200ms\"},"
-		"{\"name\":\"slow\",\"table\":\"holding_register\",\"address\":100,\"interval\":\"1h\"}"), s);
+		"{\"name\":\"slow\",\"table\":\"holding_register\",\"address\":100,\"interval\":\"1h\"}]},"
+		"{\"name\":\"other\",\"unit_id\":2,\"points\":["
+		"{\"name\":\"x\",\"table\":\"holding_register\",\"address\":5}]}]}", s);
 
 	ASSERT_OK(mb_driver_ops.start(drv));
 	ASSERT_DOUBLE_EQ(fake_host_stat_value(h, "requests_per_cycle", "dev@200ms"), 1, 0);
 	ASSERT_DOUBLE_EQ(fake_host_stat_value(h, "requests_per_cycle", "dev@1h"), 1, 0);
 	ASSERT(fake_host_stat(h, "requests_per_cycle", "dev") == NULL);
+	/* A device with one interval keeps the plain label, in the same family. */
+	ASSERT_DOUBLE_EQ(fake_host_stat_value(h, "requests_per_cycle", "other"), 1, 0);
 	fake_host_advance(h, 1000 * 1000);
 	ASSERT_EQ(fake_host_count(h, fake_host_point(h, "dev/fast")), 6);
 	ASSERT_EQ(fake_host_count(h, fake_host_point(h, "dev/slow")), 1);

@@ -400,6 +400,14 @@ static int h_stat_declare(m2m_host *h, const char *name, const char *device, int
 		TEST_FAIL("stat_declare: \"%s\" is not a statistic name", name ? name : "(null)");
 	if (kind != M2M_STAT_COUNTER && kind != M2M_STAT_GAUGE)
 		TEST_FAIL("stat_declare %s: kind %d", name, kind);
+	/* One family per name (docs/metrics.md): the same kind and help for every device. */
+	for (size_t i = 0; i < h->n_stats; i++) {
+		const struct m2m_stat *o = h->stats[i];
+
+		if (o->declared && strcmp(o->name, name) == 0 &&
+		    (o->kind != kind || strcmp(o->help, help ? help : "") != 0))
+			TEST_FAIL("stat_declare %s: kind or help differs from an earlier declaration", name);
+	}
 	s = stat_find(h, name, device, true);
 	if (!s) {
 		s = stat_add(h, name, device);

@@ -25,7 +25,8 @@
  *
  * Tests fail through tests/test.h (abort with a message) when the driver
  * breaks a rule of the ABI the fake host can see: an id it did not declare,
- * a write completed twice, a stat name the ABI does not allow. One thread.
+ * a write completed twice, a stat name the ABI does not allow, one name
+ * declared with two kinds or helps, a counter going down. One thread.
  */
 #pragma once
 
