@@ -19,20 +19,14 @@
 
 #include <cJSON.h>
 
+#include "m2m/plugin-util.h"
 #include "m2m/plugin.h"
 #include "sim-signal.h"
 
 #define SIM_VERSION "1.0.0"
 
-/*
- * Records a config error and yields -EINVAL: the header does not promise
- * what cfg_error returns, and create() must fail with -EINVAL either way.
- */
-#define CFG_ERROR(sim, item, ...) \
-	((sim)->api->cfg_error((sim)->host, (item), __VA_ARGS__), -EINVAL)
-
 /* Timers count in milliseconds; see timer_start. */
-#define US_PER_MS INT64_C(1000)
+#define US_PER_MS M2M_US_PER_MS
 
 struct sim_point {
 	struct sim_signal sig;
@@ -104,15 +98,6 @@ static void sim_parse_done(struct sim_parse *ps, size_t n)
 	free(ps->items);
 }
 
-/* Reads a double key and returns 0, or the getter's -EINVAL. */
-static int get_double(struct sim *sim, const cJSON *obj, const char *key, double def,
-                      double *ret)
-{
-	int r = sim->api->cfg_double(sim->host, obj, key, def, ret);
-
-	return r < 0 ? r : 0;
-}
-
 /*
  * Reads the sim keys of one point table. Only the keys that apply to the
  * point's signal are read, so that a key that does nothing (a period on a
@@ -130,18 +115,18 @@ static int parse_signal(struct sim *sim, const cJSON *obj, struct sim_point *p,
 	if (r < 0)
 		return r;
 	if (r == 0)
-		return CFG_ERROR(sim, obj, "missing key 'signal' (one of sine, ramp, "
-		                      "square, random_walk, random, counter, constant, integrate)");
+		return M2M_CFG_ERROR(sim, obj, "missing key 'signal' (one of sine, ramp, "
+		                     "square, random_walk, random, counter, constant, integrate)");
 	sim_signal_init(s, kind);
 
 	r = api->cfg_duration(host, obj, "interval", 1000 * US_PER_MS, &p->interval_us);
 	if (r < 0)
 		return r;
 	if (p->interval_us < US_PER_MS || p->interval_us % US_PER_MS != 0)
-		return CFG_ERROR(sim, cJSON_GetObjectItemCaseSensitive(obj, "interval"),
-		                 "expected a whole number of milliseconds, at least 1ms");
+		return M2M_CFG_ERROR(sim, cJSON_GetObjectItemCaseSensitive(obj, "interval"),
+		                     "expected a whole number of milliseconds, at least 1ms");
 
-	r = get_double(sim, obj, "base", 0.0, &s->base);
+	r = m2m_cfg_number(api, host, obj, "base", 0.0, &s->base);
 	if (r < 0)
 		return r;
 
@@ -153,44 +138,44 @@ static int parse_signal(struct sim *sim, const cJSON *obj, struct sim_point *p,
 		if (r < 0)
 			return r;
 		if (s->period_us < US_PER_MS)
-			return CFG_ERROR(sim, cJSON_GetObjectItemCaseSensitive(obj, "period"),
-			                 "expected a period of at least 1ms");
-		return get_double(sim, obj, "amplitude", 1.0, &s->amplitude);
+			return M2M_CFG_ERROR(sim, cJSON_GetObjectItemCaseSensitive(obj, "period"),
+			                     "expected a period of at least 1ms");
+		return m2m_cfg_number(api, host, obj, "amplitude", 1.0, &s->amplitude);
 
 	case SIM_RANDOM:
-		r = get_double(sim, obj, "amplitude", 1.0, &s->amplitude);
+		r = m2m_cfg_number(api, host, obj, "amplitude", 1.0, &s->amplitude);
 		break;
 
 	case SIM_RANDOM_WALK:
-		r = get_double(sim, obj, "step", 0.1, &s->step);
+		r = m2m_cfg_number(api, host, obj, "step", 0.1, &s->step);
 		if (r == 0 && !(s->step >= 0.0))
-			return CFG_ERROR(sim, cJSON_GetObjectItemCaseSensitive(obj, "step"),
-			                 "expected a step >= 0 for a random_walk");
+			return M2M_CFG_ERROR(sim, cJSON_GetObjectItemCaseSensitive(obj, "step"),
+			                     "expected a step >= 0 for a random_walk");
 		break;
 
 	case SIM_COUNTER:
-		r = get_double(sim, obj, "step", 1.0, &s->step);
+		r = m2m_cfg_number(api, host, obj, "step", 1.0, &s->step);
 		if (r == 0)
-			r = get_double(sim, obj, "value", s->base, &s->initial);
+			r = m2m_cfg_number(api, host, obj, "value", s->base, &s->initial);
 		break;
 
 	case SIM_CONSTANT:
-		return get_double(sim, obj, "value", s->base, &s->initial);
+		return m2m_cfg_number(api, host, obj, "value", s->base, &s->initial);
 
 	case SIM_INTEGRATE:
-		r = get_double(sim, obj, "value", s->base, &s->initial);
+		r = m2m_cfg_number(api, host, obj, "value", s->base, &s->initial);
 		if (r == 0)
-			r = get_double(sim, obj, "rate_on", 1.0, &s->rate_on);
+			r = m2m_cfg_number(api, host, obj, "rate_on", 1.0, &s->rate_on);
 		if (r == 0)
-			r = get_double(sim, obj, "rate_off", -1.0, &s->rate_off);
+			r = m2m_cfg_number(api, host, obj, "rate_off", -1.0, &s->rate_off);
 		if (r < 0)
 			return r;
 		r = api->cfg_string(host, obj, "input", NULL, ret_input);
 		if (r < 0)
 			return r;
 		if (r == 0)
-			return CFG_ERROR(sim, obj, "an integrate signal needs 'input', "
-			                      "the name of another point of this driver");
+			return M2M_CFG_ERROR(sim, obj, "an integrate signal needs 'input', "
+			                     "the name of another point of this driver");
 		break;
 
 	default:
@@ -200,14 +185,14 @@ static int parse_signal(struct sim *sim, const cJSON *obj, struct sim_point *p,
 		return r;
 
 	/* random_walk, random, counter and integrate take optional bounds. */
-	r = get_double(sim, obj, "low", -INFINITY, &s->low);
+	r = m2m_cfg_number(api, host, obj, "low", -INFINITY, &s->low);
 	if (r == 0)
-		r = get_double(sim, obj, "high", INFINITY, &s->high);
+		r = m2m_cfg_number(api, host, obj, "high", INFINITY, &s->high);
 	if (r < 0)
 		return r;
 	if (s->low > s->high)
-		return CFG_ERROR(sim, cJSON_GetObjectItemCaseSensitive(obj, "low"),
-		                 "expected low <= high, got low %g > high %g", s->low, s->high);
+		return M2M_CFG_ERROR(sim, cJSON_GetObjectItemCaseSensitive(obj, "low"),
+		                     "expected low <= high, got low %g > high %g", s->low, s->high);
 	return 0;
 }
 
@@ -225,7 +210,7 @@ static int parse_points(struct sim *sim, const cJSON *points, uint64_t seed,
 		const char *name;
 
 		if (!cJSON_IsObject(obj))
-			return CFG_ERROR(sim, obj, "expected a point table");
+			return M2M_CFG_ERROR(sim, obj, "expected a point table");
 		r = api->declare_point(host, NULL, obj, &p->id);
 		if (r < 0)
 			return r;
@@ -238,7 +223,7 @@ static int parse_points(struct sim *sim, const cJSON *points, uint64_t seed,
 		if (r < 0)
 			return r;
 		if (r == 0 || !name)
-			return CFG_ERROR(sim, obj, "missing key 'name'");
+			return M2M_CFG_ERROR(sim, obj, "missing key 'name'");
 		ps->names[n] = strdup(name);
 		if (!ps->names[n])
 			return -ENOMEM;
@@ -267,12 +252,12 @@ static int link_inputs(struct sim *sim, const struct sim_parse *ps)
 			if (strcmp(ps->names[j], want) == 0)
 				break;
 		if (j == sim->n_points)
-			return CFG_ERROR(sim, ps->items[i],
-			                           "'input' names \"%s\", which is not a point "
-			                           "of this sim driver", want);
+			return M2M_CFG_ERROR(sim, ps->items[i],
+			                     "'input' names \"%s\", which is not a point "
+			                     "of this sim driver", want);
 		if (j == i)
-			return CFG_ERROR(sim, ps->items[i],
-			                           "'input' of \"%s\" names the point itself", want);
+			return M2M_CFG_ERROR(sim, ps->items[i],
+			                     "'input' of \"%s\" names the point itself", want);
 		sim->points[i].input = j;
 	}
 	return 0;
@@ -367,9 +352,9 @@ static int sim_create(m2m_host *host, const struct m2m_host_api *api,
 
 	points = api->cfg_item(host, config, "points");
 	if (!points || !cJSON_IsArray(points) || cJSON_GetArraySize(points) == 0) {
-		r = CFG_ERROR(sim, points ? points : config,
-		                   "expected 'points', a non-empty array of point tables "
-		                   "([[drivers.NAME.points]])");
+		r = M2M_CFG_ERROR(sim, points ? points : config,
+		                  "expected 'points', a non-empty array of point tables "
+		                  "([[drivers.NAME.points]])");
 		goto fail;
 	}
 	n = cJSON_GetArraySize(points);
@@ -520,8 +505,6 @@ static const struct m2m_plugin sim_plugin = {
 	.description = "simulated points: sine, ramp, square, random, counter, integrate",
 	.ops = &sim_ops,
 };
-
-/* A prototype first: the macro only starts the definition. */
 
 M2M_PLUGIN_ENTRY
 {

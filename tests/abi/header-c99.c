@@ -1,5 +1,6 @@
-/* Compiled with -std=c99 -pedantic -Werror: the public header must need nothing more. */
+/* Compiled with -std=c99 -pedantic -Werror: the public headers must need nothing more. */
 #include "m2m/plugin.h"
+#include "m2m/plugin-util.h"
 
 static const struct m2m_driver_ops ops = { sizeof(ops), 0, 0, 0, 0, 0 };
 static const struct m2m_plugin desc = { sizeof(desc), M2M_ABI_MAJOR, M2M_ABI_MINOR,

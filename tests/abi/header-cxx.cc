@@ -1,5 +1,6 @@
-// Compiled as C++: the public header must be usable from C++ plugins.
+// Compiled as C++: the public headers must be usable from C++ plugins.
 #include "m2m/plugin.h"
+#include "m2m/plugin-util.h"
 
 static const m2m_driver_ops ops = { sizeof(ops), nullptr, nullptr, nullptr, nullptr, nullptr };
 static const m2m_plugin desc = { sizeof(desc), M2M_ABI_MAJOR, M2M_ABI_MINOR,

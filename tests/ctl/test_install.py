@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """meson install into a DESTDIR puts every piece in its place: the daemon,
-m2mctl, the plugins (not writable by group or others), the plugin header and
-its pkg-config file, the unit, the sysusers and tmpfiles snippets and the
+m2mctl, the plugins (not writable by group or others), the plugin headers
+and their pkg-config file, the unit, the sysusers and tmpfiles snippets and the
 example configuration; and what it installed works."""
 
 import json
@@ -45,6 +45,7 @@ def test_destdir_tree():
         os.path.join(libdir, "m2md", "plugins", "sim.so"): None,
         os.path.join(libdir, "m2md", "plugins", "modbus.so"): None,
         at(o["includedir"], "m2m", "plugin.h"): None,
+        at(o["includedir"], "m2m", "plugin-util.h"): None,
         os.path.join(libdir, "pkgconfig", "m2m-plugin.pc"): None,
         at(o["sysconfdir"], "m2md", "m2md.toml"): None,
         os.path.join(prefix, "lib", "sysusers.d", "m2md.conf"): None,
@@ -64,10 +65,13 @@ def test_destdir_tree():
         check(m & 0o022 == 0, "%s/%s is not writable by group or others (%o)" % (plugdir, f, m))
     check(sorted(os.listdir(d(plugdir))) == ["modbus.so", "sim.so"], "only the plugins in the plugin dir")
 
-    # Nothing private is installed: the public header is the contract.
+    # Nothing private is installed: the public headers are the contract (the ABI
+    # and the plugin kit beside it).
     inc = at(o["includedir"])
-    headers = [os.path.relpath(os.path.join(r, f), d(inc)) for r, _, fs in os.walk(d(inc)) for f in fs]
-    check(headers == ["m2m/plugin.h"], "only include/m2m/plugin.h: %r" % headers)
+    headers = sorted(os.path.relpath(os.path.join(r, f), d(inc)) for r, _, fs in os.walk(d(inc))
+                     for f in fs)
+    check(headers == ["m2m/plugin-util.h", "m2m/plugin.h"],
+          "only include/m2m/plugin.h and plugin-util.h: %r" % headers)
 
     # The unit runs the installed daemon with the installed config.
     with open(d(os.path.join(unit_dir, "m2md.service"))) as f:
