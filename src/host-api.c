@@ -291,15 +291,8 @@ static void h_stat(m2m_host *drv, const char *name, double value) {
 
 /* True for a statistic's name: [a-z0-9_], 1..63 bytes, as Prometheus takes it. */
 static bool stat_name_valid(const char *name) {
-	size_t n = name ? strlen(name) : 0;
-
-	if (n == 0 || n >= sizeof(((struct driver_stat *)0)->base))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-		      name[i] == '_'))
-			return false;
-	return true;
+	return name && name_valid(name, sizeof(((struct driver_stat *)0)->base) - 1,
+	                          NAME_LOWER | NAME_DIGIT, "_");
 }
 
 static int h_stat_declare(m2m_host *drv, const char *name, const char *device, int kind,
