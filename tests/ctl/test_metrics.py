@@ -86,7 +86,9 @@ def test_exposition_matches_status():
                  "m2md_abi11_rearms": "counter", "m2md_abi11_polls": "counter",
                  "m2md_driver_stat": "gauge", "m2md_mqtt_info": "gauge", "m2md_mqtt_connected": "gauge",
                  "m2md_mqtt_sent": "counter", "m2md_mqtt_outbox_queued": "gauge",
-                 "m2md_control_requests": "counter", "m2md_control_clients": "gauge"}
+                 "m2md_control_requests": "counter", "m2md_control_clients": "gauge",
+                 "m2md_rules_configured": "gauge", "m2md_rules_instances_active": "gauge",
+                 "m2md_rules_evaluations": "counter", "m2md_rules_actions": "counter"}
         for name, t in types.items():
             check(name in fams and fams[name].type == t,
                   "%s is a %s: %r" % (name, t, fams.get(name) and fams[name].type))
@@ -146,6 +148,15 @@ def test_exposition_matches_status():
         between("control requests", s1["control"]["requests"],
                 sample(fams, "m2md_control_requests", "_total"), s2["control"]["requests"])
         check(s1["control"]["socket"] == g.socket, "status keeps the socket's path")
+
+        # The rules of ctltest.SIM: "hot" (latched at once) and "frozen" (normal).
+        alarms = ctl(g, {"id": 4, "cmd": "rules"})["result"]
+        check(sample(fams, "m2md_rules_configured") == 2 and sample(fams, "m2md_rules_instances") == 2,
+              "two rules on one point each")
+        check(sample(fams, "m2md_rules_instances_active") == len(alarms) == 1,
+              "one alarm not normal: %r" % alarms)
+        check(sample(fams, "m2md_rules_evaluations", "_total") > 0 and
+              sample(fams, "m2md_rules_transitions", "_total") >= 1, "the rules evaluated readings")
 
         # m2mctl metrics prints the same exposition; --json gives it as one string.
         code, out, err = m2mctl("metrics", socket=g.socket)
