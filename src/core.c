@@ -28,6 +28,10 @@ void core_event_ctx(void *ctx, const struct store_event *e) {
 	core_event(ctx, e);
 }
 
+int core_metrics_add(struct core *c, const void *owner, const struct metric_entry *list, size_t n) {
+	return c->metrics ? metrics_add_list(c->metrics, owner, list, n) : 0;
+}
+
 cJSON *core_drivers_json(struct core *c) {
 	cJSON *a = cJSON_CreateArray();
 

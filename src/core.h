@@ -18,6 +18,7 @@
 
 #include <cJSON.h>
 
+#include "metrics.h"
 #include "plugin-loader.h"
 #include "point.h"
 #include "sink.h"
@@ -70,6 +71,14 @@ struct core {
 	struct core_sink all[CORE_SINKS_MAX];     /* SINK_ALL */
 	size_t n_sinks, n_stored, n_all;
 
+	/*
+	 * The one metrics registry: every subsystem registers its counters here
+	 * once, where it starts, under itself as owner, and removes them when it
+	 * stops; status, the stats line and the exposition render it. NULL when
+	 * only validating.
+	 */
+	metrics *metrics;
+
 	struct core_publisher publisher;
 	struct core_alarms alarms;
 
@@ -96,6 +105,10 @@ static inline const char *core_gateway_id(const struct core *c) {
 }
 static inline const char *core_db_path(const struct core *c) {
 	return c->db_path;
+}
+/* The metrics registry (metrics.h), NULL in --check mode. */
+static inline metrics *core_metrics(struct core *c) {
+	return c->metrics;
 }
 /* True while the daemon starts (not on a reload): a module restores saved state then. */
 static inline bool core_starting(const struct core *c) {
@@ -126,6 +139,14 @@ cJSON *core_points_json(struct core *c, const char *device);
 int core_publish(struct core *c, const char *topic, const char *payload, int qos, bool retain);
 /* [mqtt] topic_prefix, "" without MQTT. */
 const char *core_topic_prefix(struct core *c);
+
+/*
+ * metrics_add_list() into the core's registry: the one call a module needs
+ * to show its counters in status and the exposition; it removes them with
+ * metrics_remove_owner(core_metrics(c), OWNER) when it stops. Does nothing
+ * without a registry (--check).
+ */
+int core_metrics_add(struct core *c, const void *owner, const struct metric_entry *list, size_t n);
 
 /* Replaces the sinks (the daemon calls it when a module starts or is gone). */
 void core_set_sinks(struct core *c, const struct core_sink *sinks, size_t n);

@@ -9,6 +9,13 @@
 #include "log.h"
 #include "module.h"
 
+#include <stdlib.h>
+
+struct ctl_module {
+	struct core *core;
+	ctl_server *s;
+};
+
 static int conf_parse(config *c, const cJSON *root, const struct module_parse_env *env,
                       void **ret) {
 	return ctl_conf_parse(c, root, env->config_path, (ctl_conf **)ret);
@@ -62,6 +69,22 @@ static void on_reload(void *ctx) {
 		c->reload(c);
 }
 
+static char *on_metrics(void *ctx) {
+	char *text = NULL;
+	size_t n = 0;
+	FILE *f = core_metrics(ctx) ? open_memstream(&text, &n) : NULL;
+	int err;
+
+	if (!f)
+		return NULL;
+	err = metrics_prometheus(core_metrics(ctx), f);
+	if (fclose(f) != 0 || err < 0) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 /* Opens the control socket; a failure is logged and the gateway runs on without it. */
 static int start(struct core *c, void *conf, void **ret) {
 	struct ctl_env env = {
@@ -75,12 +98,21 @@ static int start(struct core *c, void *conf, void **ret) {
 		.rules = on_rules,
 		.ack = on_ack,
 		.reload = on_reload,
+		.metrics = on_metrics,
 	};
-	int err = ctl_server_new(&env, conf, (ctl_server **)ret);
+	struct ctl_module *cm = calloc(1, sizeof(*cm));
+	int err = cm ? ctl_server_new(&env, conf, &cm->s) : (ctl_conf_free(conf), -ENOMEM);
 
-	if (err < 0)
+	if (err < 0) {
 		log_error("control socket unavailable, running without it: %s", m2m_strerror(err));
-	return err;
+		free(cm);
+		return err;
+	}
+	cm->core = c;
+	if (core_metrics(c) && (err = ctl_server_metrics_add(cm->s, core_metrics(c), cm)) < 0)
+		log_warning("control socket: its figures are not in the metrics: %s", m2m_strerror(err));
+	*ret = cm;
+	return 0;
 }
 
 /* A reload leaves the socket as it is (MODULE_START_ONLY): never called. */
@@ -90,15 +122,26 @@ static int reconfigure(void *m, void *conf) {
 }
 
 static void stop(void *m, void (*done)(void *arg), void *arg) {
-	ctl_server_close(m, done, arg);
+	struct ctl_module *cm = m;
+
+	ctl_server_close(cm->s, done, arg);
 }
 
 static void module_free(void *m) {
-	ctl_server_free(m);
+	struct ctl_module *cm = m;
+
+	if (!cm)
+		return;
+	if (core_metrics(cm->core))
+		metrics_remove_owner(core_metrics(cm->core), cm);
+	ctl_server_free(cm->s);
+	free(cm);
 }
 
 static void on_reading(void *m, const struct point *p, const struct reading *r) {
-	ctl_server_on_reading(m, p, &r->r, r->text);
+	struct ctl_module *cm = m;
+
+	ctl_server_on_reading(cm->s, p, &r->r, r->text);
 }
 
 static const struct sink_ops sink = {

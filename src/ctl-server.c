@@ -632,29 +632,55 @@ static void on_write_done(int status, const char *error_text, void *arg) {
 		conn_process(c);
 }
 
-static void add_control_stats(ctl_server *s, cJSON *status) {
-	cJSON *o;
+static uint64_t n_clients(void *arg) {
+	const ctl_server *s = arg;
 
-	if (!status || !(o = cJSON_AddObjectToObject(status, "control")))
-		return;
-	cJSON_AddStringToObject(o, "socket", s->conf->socket);
-	cJSON_AddNumberToObject(o, "clients", (double)s->n_clients);
-	cJSON_AddNumberToObject(o, "tailing", (double)s->n_tail);
-	cJSON_AddNumberToObject(o, "accepted", (double)s->accepted);
-	cJSON_AddNumberToObject(o, "refused", (double)s->refused);
-	cJSON_AddNumberToObject(o, "busy_refused", (double)s->busy_refused);
-	cJSON_AddNumberToObject(o, "requests", (double)s->requests);
-	cJSON_AddNumberToObject(o, "errors", (double)s->errors);
-	cJSON_AddNumberToObject(o, "oversize", (double)s->oversize);
-	cJSON_AddNumberToObject(o, "timeouts", (double)s->timeouts);
-	cJSON_AddNumberToObject(o, "idle_closed", (double)s->idle_closed);
-	cJSON_AddNumberToObject(o, "evicted", (double)s->evicted);
-	cJSON_AddNumberToObject(o, "tail_lines", (double)s->tail_lines);
-	cJSON_AddNumberToObject(o, "tail_dropped", (double)s->tail_dropped);
+	return s->n_clients;
+}
+
+static uint64_t n_tailing(void *arg) {
+	const ctl_server *s = arg;
+
+	return s->n_tail;
+}
+
+int ctl_server_metrics_add(ctl_server *s, metrics *reg, const void *owner) {
+#define C(n, h) { .desc = { .name = "m2md_control_" #n, .help = h, .type = METRIC_COUNTER, \
+                            .json = "control/" #n }, .src = { .u64 = &s->n } }
+#define G(n, h, f) { .desc = { .name = "m2md_control_" #n, .help = h, .type = METRIC_GAUGE, \
+                               .json = "control/" #n }, .src = { .get_u64 = f, .arg = s } }
+	const struct metric_entry list[] = {
+		G(clients, "Connected clients.", n_clients),
+		G(tailing, "Clients following readings (m2mctl tail).", n_tailing),
+		C(accepted, "Connections accepted."),
+		C(refused, "Connections refused by the peer check."),
+		C(busy_refused, "Connections refused because all slots were taken."),
+		C(requests, "Requests answered."),
+		C(errors, "Requests answered with an error."),
+		C(oversize, "Requests longer than the limit."),
+		C(timeouts, "Clients closed because a request did not complete in time."),
+		C(idle_closed, "Idle clients closed."),
+		C(evicted, "Idle clients closed to make room for a new one."),
+		C(tail_lines, "Lines sent to tailing clients."),
+		C(tail_dropped, "Lines not sent to a tailing client that did not keep up."),
+	};
+#undef C
+#undef G
+	return metrics_add_list(reg, owner, list, ELEMENTSOF(list));
+}
+
+/* The socket's path beside the counters the registry put in the status object. */
+static void add_control_socket(ctl_server *s, cJSON *status) {
+	cJSON *o = cJSON_GetObjectItemCaseSensitive(status, "control");
+
+	if (!o)
+		o = cJSON_AddObjectToObject(status, "control");
+	if (o)
+		cJSON_AddStringToObject(o, "socket", s->conf->socket);
 }
 
 static const char commands_help[] =
-	"status, points, read, write, rules, ack, reload, tail, help";
+	"status, points, read, write, rules, ack, reload, tail, metrics, help";
 
 /* Handles one complete request line (without its newline). */
 static void conn_request(struct conn *c, const char *line, size_t n) {
@@ -678,7 +704,7 @@ static void conn_request(struct conn *c, const char *line, size_t n) {
 			reply_error(c, -ENOMEM, "out of memory");
 			return;
 		}
-		add_control_stats(s, res);
+		add_control_socket(s, res);
 		reply_ok(c, res);
 	} else if (strcmp(cmd, "points") == 0) {
 		res = env->points(env->ctx, c->req.device);
@@ -778,6 +804,20 @@ static void conn_request(struct conn *c, const char *line, size_t n) {
 		c->tail = true;
 		s->n_tail++;
 		c->len = 0;
+	} else if (strcmp(cmd, "metrics") == 0) {
+		/* The Prometheus text exposition as one JSON string; m2mctl prints it as it is. */
+		char *text = env->metrics ? env->metrics(env->ctx) : NULL;
+		if (!text) {
+			reply_error(c, env->metrics ? -ENOMEM : -ENOTSUP, "%s",
+			            env->metrics ? "cannot render the metrics" : "no metrics");
+			return;
+		}
+		res = cJSON_CreateString(text);
+		free(text);
+		if (!res)
+			reply_error(c, -ENOMEM, "out of memory");
+		else
+			reply_ok(c, res);
 	} else if (strcmp(cmd, "help") == 0) {
 		reply_ok(c, cJSON_CreateString(commands_help));
 	} else {

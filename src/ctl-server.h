@@ -14,6 +14,8 @@
 
 #include <cJSON.h>
 
+#include "metrics.h"
+
 #include "m2m/plugin.h"
 #include "write.h"
 
@@ -55,12 +57,20 @@ struct ctl_env {
 	int (*ack)(void *ctx, const char *rule, const char *point);
 	/* Starts a reload, as SIGHUP does. */
 	void (*reload)(void *ctx);
+	/* The Prometheus text exposition of every metric, malloc'd; NULL on failure. */
+	char *(*metrics)(void *ctx);
 };
 
 typedef struct ctl_server ctl_server;
 
 /* Creates the socket and starts listening; takes over CONF. */
 int ctl_server_new(const struct ctl_env *env, ctl_conf *conf, ctl_server **ret);
+
+/*
+ * Registers the server's counters (connections, requests, tail lines) in
+ * REG under OWNER, who removes them before the server is freed.
+ */
+int ctl_server_metrics_add(ctl_server *s, metrics *reg, const void *owner);
 
 /* Live readings for "tail" clients: called for every normalized reading. */
 void ctl_server_on_reading(ctl_server *s, const struct point *p, const struct m2m_reading *r,

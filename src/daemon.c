@@ -2,7 +2,6 @@
 #include "daemon.h"
 
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -198,54 +197,172 @@ static void sample_rates(struct daemon *d, const struct store_stats *ss) {
 	}
 }
 
+/* --- metrics --- */
+
+static double lag_value(void *arg) {
+	const struct lag_source *ls = arg;
+	const struct lag_histogram *h = ls->total ? &ls->d->lag.total : &ls->d->lag.window;
+
+	return ms(ls->q < 0 ? h->max_us : lag_histogram_quantile(h, ls->q));
+}
+
+static double uptime_s(void *arg) {
+	const struct daemon *d = arg;
+
+	return (double)(mono_us() - d->started_us) / 1e6;
+}
+
+/* Drivers configured and running; at stop, those of when the stop began (the final line). */
+static uint64_t drivers_count(struct daemon *d, bool running) {
+	uint64_t n = 0;
+
+	if (d->core.stopping)
+		return running ? d->stop_running : d->stop_total;
+	for (struct m2m_host *drv = d->core.drivers; drv; drv = drv->next)
+		n += !running || drv->state == DRIVER_RUNNING;
+	return n;
+}
+
+static uint64_t drivers_total(void *arg) {
+	return drivers_count(arg, false);
+}
+
+static uint64_t drivers_running(void *arg) {
+	return drivers_count(arg, true);
+}
+
+/* One snapshot of the storage thread's counters per rendering, so that they belong together. */
+static void refresh_store(void *arg) {
+	struct daemon *d = arg;
+
+	if (d->core.store)
+		store_get_stats(d->core.store, &d->ss);
+}
+
+static double store_failing(void *arg) {
+	const struct daemon *d = arg;
+
+	return d->ss.failing ? 1 : 0;
+}
+
+#define COUNTER(n, h, j) { .name = n, .help = h, .type = METRIC_COUNTER, .json = j }
+#define GAUGE(n, h, j) { .name = n, .help = h, .type = METRIC_GAUGE, .json = j }
+
+/* The daemon's own figures and the storage's, for as long as the daemon runs. */
+static int register_metrics(struct daemon *d) {
+	static const char lag_window_help[] = "Loop lag since the last stats line.",
+	                  lag_total_help[] = "Loop lag since m2md started.";
+	static const struct { const char *label; double q; } lag[] = {
+		{ "p50", 0.5 }, { "p99", 0.99 }, { "max", -1 },
+	};
+	const struct store_stats *ss = &d->ss;
+	struct metric_entry list[] = {
+		{ .desc = GAUGE("m2md_uptime_seconds", "Seconds since m2md started.", "uptime_s"),
+		  .src = { .get_f64 = uptime_s, .arg = d } },
+		{ .desc = COUNTER("m2md_readings_received", "Readings submitted by drivers.", "readings_in"),
+		  .src = { .u64 = &d->core.readings_in } },
+		{ .desc = COUNTER("m2md_readings_stored",
+		          "Readings that passed the deadband and were queued for storage.",
+		          "readings_stored"),
+		  .src = { .u64 = &d->core.readings_stored } },
+		{ .desc = COUNTER("m2md_readings_rejected",
+		          "Readings for a point id that is unknown or belongs to another driver.",
+		          "readings_rejected"),
+		  .src = { .u64 = &d->core.readings_rejected } },
+#define WRITES(r) \
+		{ { .name = "m2md_writes", .help = "Writes to points by their result.", \
+		    .type = METRIC_COUNTER, .labels = "result", .json = "writes_{result}" }, \
+		  .src = { .u64 = &d->core.writes_##r }, #r }
+		WRITES(ok), WRITES(failed), WRITES(refused),
+#undef WRITES
+		{ .desc = COUNTER("m2md_reloads", "Configuration reloads that took effect.", "reloads"),
+		  .src = { .u64 = &d->reloads } },
+		{ .desc = COUNTER("m2md_reloads_failed",
+		          "Configuration reloads refused; the running configuration stayed.",
+		          "reloads_failed"),
+		  .src = { .u64 = &d->reloads_failed } },
+		{ .desc = GAUGE("m2md_drivers", "Driver instances configured.", NULL),
+		  .src = { .get_u64 = drivers_total, .arg = d } },
+		{ .desc = GAUGE("m2md_drivers_running", "Driver instances running.", NULL),
+		  .src = { .get_u64 = drivers_running, .arg = d } },
+#define STORE(kind, n, h, f) \
+		{ .desc = kind("m2md_storage_" n, h, "storage/" #f), .src = { .u64 = &ss->f } }
+		STORE(COUNTER, "rows_written", "Readings committed to the database.", rows_written),
+		STORE(COUNTER, "rows_dropped", "Readings dropped because the storage queue was full.",
+		      rows_dropped),
+		STORE(COUNTER, "events_written", "Events committed to the database.", events_written),
+		STORE(COUNTER, "events_dropped", "Events dropped because the storage queue was full.",
+		      events_dropped),
+		STORE(COUNTER, "commits", "Transactions committed.", commits),
+		STORE(COUNTER, "errors", "Commits that failed (disk full, I/O error, busy).", errors),
+		STORE(COUNTER, "retention_deleted", "Readings deleted by retention.", retention_deleted),
+		STORE(GAUGE, "queued", "Readings waiting for the storage thread.", queued),
+		STORE(GAUGE, "database_bytes", "Size of the database file at the last check.",
+		      db_bytes),
+		STORE(COUNTER, "reopens",
+		      "Database connections opened again after a file system failure.", reopens),
+		STORE(COUNTER, "rows_lost",
+		      "Committed readings found missing when the database was reopened.", rows_lost),
+#undef STORE
+		{ .desc = GAUGE("m2md_storage_failing", "1 while the last commit failed, else 0.", NULL),
+		  .src = { .get_f64 = store_failing, .arg = d } },
+	};
+	int err = metrics_add_refresh(d->core.metrics, d, refresh_store, d);
+
+	if (err >= 0)
+		err = core_metrics_add(&d->core, d, list, ELEMENTSOF(list));
+	for (size_t i = 0; err >= 0 && i < 2 * ELEMENTSOF(lag); i++) {
+		bool total = i >= ELEMENTSOF(lag);
+		/* The status keys of earlier releases: "p99" in the window, "p99_total" since start. */
+		struct metric_entry m = {
+			{ .name = total ? "m2md_loop_lag_milliseconds" : "m2md_loop_lag_window_milliseconds",
+			  .help = total ? lag_total_help : lag_window_help, .type = METRIC_GAUGE,
+			  .labels = "stat", .json = total ? "loop_lag_ms/{stat}_total" : "loop_lag_ms/{stat}" },
+			{ .get_f64 = lag_value, .arg = &d->lag_src[i] },
+			lag[i % ELEMENTSOF(lag)].label,
+		};
+		d->lag_src[i] = (struct lag_source){ .d = d, .total = total,
+		                                     .q = lag[i % ELEMENTSOF(lag)].q };
+		err = core_metrics_add(&d->core, d, &m, 1);
+	}
+	return err;
+}
+
+/* The version and the gateway id, again after a reload (the id may change). */
+static int register_info(struct daemon *d) {
+	const char *values[] = { M2M_VERSION, d->settings.gateway_id ? d->settings.gateway_id : "" };
+	static const struct metric_desc desc = {
+		.name = "m2md", .help = "The m2md version and the gateway id.", .type = METRIC_INFO,
+		.labels = "version,gateway", .json = "",
+	};
+	metric_family *f;
+	int err = metrics_family(d->core.metrics, &desc, &f);
+
+	metrics_remove_owner(d->core.metrics, &d->settings);
+	return err < 0 ? err : metrics_add(d->core.metrics, f, &d->settings, values, NULL);
+}
+
+#undef COUNTER
+#undef GAUGE
+
 struct cJSON *daemon_status_json(struct daemon *d) {
-	cJSON *o = cJSON_CreateObject(), *lag, *st, *drivers;
-	struct store_stats ss = { 0 };
+	cJSON *o = cJSON_CreateObject(), *st, *drivers;
 
 	if (!o)
 		return NULL;
-	if (d->core.store)
-		store_get_stats(d->core.store, &ss);
-	sample_rates(d, &ss);
-	cJSON_AddStringToObject(o, "version", M2M_VERSION);
-	cJSON_AddStringToObject(o, "gateway", d->settings.gateway_id ? d->settings.gateway_id : "");
-	cJSON_AddNumberToObject(o, "uptime_s", (double)(mono_us() - d->started_us) / 1e6);
-	lag = cJSON_AddObjectToObject(o, "loop_lag_ms");
-	if (lag) {
-		cJSON_AddNumberToObject(lag, "p50", ms(lag_histogram_quantile(&d->lag.window, 0.5)));
-		cJSON_AddNumberToObject(lag, "p99", ms(lag_histogram_quantile(&d->lag.window, 0.99)));
-		cJSON_AddNumberToObject(lag, "max", ms(d->lag.window.max_us));
-		cJSON_AddNumberToObject(lag, "p99_total", ms(lag_histogram_quantile(&d->lag.total, 0.99)));
-		cJSON_AddNumberToObject(lag, "max_total", ms(d->lag.total.max_us));
-	}
+	/* The structured parts first (names, states, rates); the registry fills in the figures. */
+	refresh_store(d);
+	sample_rates(d, &d->ss);
+	cJSON_AddObjectToObject(o, "loop_lag_ms");
 	cJSON_AddNumberToObject(o, "pid", (double)getpid());
-	cJSON_AddNumberToObject(o, "readings_in", (double)d->core.readings_in);
 	cJSON_AddNumberToObject(o, "readings_per_s", d->rate.readings_per_s);
 	cJSON_AddNumberToObject(o, "rate_window_s", d->rate.window_s);
-	cJSON_AddNumberToObject(o, "readings_stored", (double)d->core.readings_stored);
-	cJSON_AddNumberToObject(o, "readings_rejected", (double)d->core.readings_rejected);
-	cJSON_AddNumberToObject(o, "writes_ok", (double)d->core.writes_ok);
-	cJSON_AddNumberToObject(o, "writes_failed", (double)d->core.writes_failed);
-	cJSON_AddNumberToObject(o, "writes_refused", (double)d->core.writes_refused);
-	cJSON_AddNumberToObject(o, "reloads", (double)d->reloads);
-	cJSON_AddNumberToObject(o, "reloads_failed", (double)d->reloads_failed);
 	st = cJSON_AddObjectToObject(o, "storage");
 	if (st) {
 		cJSON_AddStringToObject(st, "path", d->settings.store_path ? d->settings.store_path : "");
-		cJSON_AddNumberToObject(st, "rows_written", (double)ss.rows_written);
 		cJSON_AddNumberToObject(st, "rows_per_s", d->rate.rows_per_s);
-		cJSON_AddNumberToObject(st, "rows_dropped", (double)ss.rows_dropped);
-		cJSON_AddNumberToObject(st, "queued", (double)ss.queued);
-		cJSON_AddNumberToObject(st, "commits", (double)ss.commits);
-		cJSON_AddNumberToObject(st, "errors", (double)ss.errors);
-		cJSON_AddNumberToObject(st, "events_written", (double)ss.events_written);
-		cJSON_AddNumberToObject(st, "events_dropped", (double)ss.events_dropped);
-		cJSON_AddNumberToObject(st, "retention_deleted", (double)ss.retention_deleted);
-		cJSON_AddNumberToObject(st, "db_bytes", (double)ss.db_bytes);
-		cJSON_AddNumberToObject(st, "reopens", (double)ss.reopens);
-		cJSON_AddNumberToObject(st, "rows_lost", (double)ss.rows_lost);
-		cJSON_AddBoolToObject(st, "failing", ss.failing);
-		cJSON_AddStringToObject(st, "last_error", ss.last_error_text);
+		cJSON_AddBoolToObject(st, "failing", d->ss.failing);
+		cJSON_AddStringToObject(st, "last_error", d->ss.last_error_text);
 	}
 	/* Each module's block ("alarms" is always present, empty without rules). */
 	for (size_t i = 0; i < d->n_mods; i++) {
@@ -258,7 +375,7 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 	for (int pass = 0; drivers && pass < 3; pass++) {
 		struct m2m_host *drv = pass == 0 ? d->core.drivers : pass == 1 ? d->retired : d->pending;
 		for (; drv; drv = drv->next) {
-			cJSON *dj = cJSON_CreateObject(), *stats;
+			cJSON *dj = cJSON_CreateObject();
 			if (!dj)
 				break;
 			cJSON_AddItemToArray(drivers, dj);
@@ -266,44 +383,50 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 			cJSON_AddStringToObject(dj, "plugin", drv->plugin->name);
 			cJSON_AddStringToObject(dj, "state", driver_state_name(drv->state));
 			host_status_json(drv, dj);
-			cJSON_AddNumberToObject(dj, "points", (double)drv->n_points);
-			cJSON_AddNumberToObject(dj, "readings", (double)drv->readings);
 			cJSON_AddNumberToObject(dj, "readings_per_s", pass == 0 ? drv->readings_per_s : 0.0);
-			cJSON_AddNumberToObject(dj, "starts", drv->starts);
-			cJSON_AddNumberToObject(dj, "failures", drv->failures);
-			stats = cJSON_AddObjectToObject(dj, "stats");
-			for (size_t i = 0; stats && i < drv->n_stats; i++)
-				cJSON_AddNumberToObject(stats, drv->stats[i].name, drv->stats[i].value);
+			cJSON_AddObjectToObject(dj, "stats");
 		}
+	}
+	if (metrics_json(d->core.metrics, o) < 0) {
+		cJSON_Delete(o);
+		return NULL;
 	}
 	return o;
 }
 
-static void log_stats(struct daemon *d, const char *label, const struct lag_histogram *h) {
-	struct store_stats ss = { 0 };
-	unsigned running = 0, total = 0;
+/* The periodic line and the final one, the same template over the window's or the whole lag. */
+static void log_stats(struct daemon *d, const char *label, bool total) {
+	static const char window[] =
+		"uptime={m2md_uptime_seconds:.0}s readings_in={m2md_readings_received}"
+		" stored={m2md_readings_stored} rejected={m2md_readings_rejected}"
+		" written={m2md_storage_rows_written} dropped={m2md_storage_rows_dropped}"
+		" queued={m2md_storage_queued} storage_errors={m2md_storage_errors}"
+		" loop_lag_p50={m2md_loop_lag_window_milliseconds[stat=p50]:.3}ms"
+		" loop_lag_p99={m2md_loop_lag_window_milliseconds[stat=p99]:.3}ms"
+		" loop_lag_max={m2md_loop_lag_window_milliseconds[stat=max]:.3}ms"
+		" drivers={m2md_drivers_running}/{m2md_drivers}";
+	static const char whole[] =
+		"uptime={m2md_uptime_seconds:.0}s readings_in={m2md_readings_received}"
+		" stored={m2md_readings_stored} rejected={m2md_readings_rejected}"
+		" written={m2md_storage_rows_written} dropped={m2md_storage_rows_dropped}"
+		" queued={m2md_storage_queued} storage_errors={m2md_storage_errors}"
+		" loop_lag_p50={m2md_loop_lag_milliseconds[stat=p50]:.3}ms"
+		" loop_lag_p99={m2md_loop_lag_milliseconds[stat=p99]:.3}ms"
+		" loop_lag_max={m2md_loop_lag_milliseconds[stat=max]:.3}ms"
+		" drivers={m2md_drivers_running}/{m2md_drivers}";
+	char line[512];
+	int n = metrics_line(d->core.metrics, total ? whole : window, line, sizeof(line));
 
-	if (d->core.store)
-		store_get_stats(d->core.store, &ss);
-	for (struct m2m_host *drv = d->core.drivers; drv; drv = drv->next, total++)
-		running += drv->state == DRIVER_RUNNING;
-	if (d->core.stopping) {
-		running = d->stop_running;
-		total = d->stop_total;
-	}
-	log_info("%s: uptime=%.0fs readings_in=%" PRIu64 " stored=%" PRIu64 " rejected=%" PRIu64
-	         " written=%" PRIu64 " dropped=%" PRIu64 " queued=%" PRIu64 " storage_errors=%" PRIu64
-	         " loop_lag_p50=%.3fms loop_lag_p99=%.3fms loop_lag_max=%.3fms drivers=%u/%u",
-	         label, (double)(mono_us() - d->started_us) / 1e6, d->core.readings_in, d->core.readings_stored,
-	         d->core.readings_rejected, ss.rows_written, ss.rows_dropped, ss.queued, ss.errors,
-	         ms(lag_histogram_quantile(h, 0.5)), ms(lag_histogram_quantile(h, 0.99)), ms(h->max_us),
-	         running, total);
+	if (n < 0)
+		log_error("%s: cannot render: %s", label, m2m_strerror(n));
+	else
+		log_info("%s: %s", label, line);
 }
 
 static void on_stats(uv_timer_t *t) {
 	struct daemon *d = t->data;
 
-	log_stats(d, "stats", &d->lag.window);
+	log_stats(d, "stats", false);
 	lag_window_reset(&d->lag);
 }
 
@@ -312,11 +435,11 @@ static void on_watchdog(uv_timer_t *t) {
 }
 
 static void notify_status(struct daemon *d) {
-	unsigned running = 0, total = 0;
+	char line[128];
 
-	for (struct m2m_host *drv = d->core.drivers; drv; drv = drv->next, total++)
-		running += drv->state == DRIVER_RUNNING;
-	sd_notifyf(0, "STATUS=%u of %u drivers running", running, total);
+	if (metrics_line(d->core.metrics, "STATUS={m2md_drivers_running} of {m2md_drivers} drivers running",
+	                 line, sizeof(line)) >= 0)
+		sd_notify(0, line);
 }
 
 static void retire_done(struct daemon *d);
@@ -557,6 +680,7 @@ static void reload(struct daemon *d) {
 		memset(&l.s, 0, sizeof(l.s));
 	}
 	d->core.gateway_id = d->settings.gateway_id;
+	register_info(d);
 	config_ref_put(d->cfg);
 	d->cfg = l.cfg;
 	l.cfg = NULL;
@@ -737,7 +861,7 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 	apply_log_level(d);
 	d->core.gateway_id = d->settings.gateway_id;
 	d->core.db_path = d->settings.store_path;
-	if ((err = registry_new(&d->core.reg)) < 0)
+	if ((err = registry_new(&d->core.reg)) < 0 || (err = metrics_new(&d->core.metrics)) < 0)
 		goto out_free;
 	/* Before anything touches the database or the socket: a second m2md on them stops here. */
 	if (take_locks(d, &l) < 0)
@@ -765,6 +889,10 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 		goto out_store;
 	}
 	d->core.loop = &loop;
+	if ((err = register_metrics(d)) < 0 || (err = register_info(d)) < 0) {
+		log_error("cannot register the metrics: %s", m2m_strerror(err));
+		goto out_loop;
+	}
 
 	log_info("plugins from %s", d->settings.plugin_dir);
 	for (size_t i = 0; i < d->settings.n_drivers; i++) {
@@ -821,7 +949,7 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 
 	/* Flush first, so that the last line counts what reached the disk. */
 	store_stop(d->core.store, SHUTDOWN_STORE_TIMEOUT_US);
-	log_stats(d, "final stats", &d->lag.total);
+	log_stats(d, "final stats", true);
 	code = EXIT_SUCCESS;
 out_loop:
 	if (!d->core.stopping) {
@@ -849,6 +977,7 @@ out_free:
 			d->mods[i].ops->free(d->mods[i].m);
 	if (d->retired == NULL && d->core.drivers == NULL) {
 		registry_free(d->core.reg);
+		metrics_free(d->core.metrics);
 		settings_done(&d->settings);
 		config_ref_put(d->cfg);
 	}

@@ -27,6 +27,13 @@ struct module_slot {
 	struct daemon *d;
 };
 
+/* What a loop lag series reads: the window's or the whole histogram, a quantile or (Q < 0) the max. */
+struct lag_source {
+	struct daemon *d;
+	bool total;
+	double q;
+};
+
 struct daemon {
 	struct core core;          /* loop, registry, storage, running drivers, counters, sinks */
 	char *config_path;
@@ -51,6 +58,9 @@ struct daemon {
 	int log_level_override;    /* from the command line, or -1 */
 	int exit_code;
 	int lock_fds[2];           /* pidlock of the database and of the socket, or -1 */
+
+	struct lag_source lag_src[6]; /* p50, p99, max of the window, then of the whole */
+	struct store_stats ss;     /* the storage's counters at the last rendering */
 
 	int64_t started_us;        /* monotonic */
 	uint64_t reloads, reloads_failed;

@@ -135,8 +135,12 @@ void driver_start(struct m2m_host *drv) {
 	char delay[32], why[sizeof(drv->last_error)];
 	int err;
 
-	if (drv->starts == 0 && drv->failures == 0)
+	if (drv->starts == 0 && drv->failures == 0) {
 		claim_points(drv);
+		/* Shown from the first start (a throw-away or pending instance shows nothing). */
+		if (host_metrics_add(drv) < 0)
+			log_warning("driver %s: its figures are not in the metrics", drv->name);
+	}
 	host_set_last_error(drv, "", false);
 	drv->state = DRIVER_RUNNING;
 	drv->starts++;
@@ -191,6 +195,8 @@ static void finish_destroy(struct m2m_host *drv) {
 			p->declared = false;
 		}
 	}
+	/* Before ON_DESTROYED, which may start the instance that takes over its label. */
+	host_metrics_remove(drv);
 	if (drv->on_destroyed)
 		drv->on_destroyed(drv, drv->on_destroyed_arg);
 	driver_free(drv);

@@ -38,6 +38,8 @@ struct driver_stat {
 	char *help;     /* one line; NULL for a 1.0 statistic */
 	double value;
 	int kind;       /* enum m2m_stat_kind; 1.0 statistics are gauges */
+	/* The handle its metrics series reads through and is owned by; NULL: not registered. */
+	struct m2m_stat *metric;
 };
 
 /* What a driver said of a device with device_state (ABI 1.1). */
@@ -92,6 +94,7 @@ struct m2m_host {
 	struct device_status *devices;   /* in the order the driver first reported them */
 	size_t n_devices;
 	uint64_t readings;
+	bool metrics_on;            /* its series are in the core's registry (host_metrics_add) */
 	/* For the readings/s of status: the count at the last rate sample, and the rate then. */
 	uint64_t rate_readings;
 	double readings_per_s;

@@ -282,9 +282,154 @@ static size_t stat_add(struct m2m_host *drv, const char *name) {
 	return drv->n_stats++;
 }
 
-static void h_stat(m2m_host *drv, const char *name, double value) {
-	size_t i = name ? stat_add(drv, name) : SIZE_MAX;
+/* --- statistics as metrics --- */
 
+static double stat_value(void *arg) {
+	const struct m2m_stat *st = arg;
+
+	return st->drv->stats[st->index].value;
+}
+
+/*
+ * The family of statistic I: a declared one is m2md_<plugin>_<name>{driver,
+ * device} of its kind and help, a 1.0 one the gauge m2md_driver_stat{driver,
+ * stat}. Both keep their status key drivers[name=…]/stats/<name as shown>.
+ */
+static int stat_family(struct m2m_host *drv, const struct driver_stat *ds, metric_family **ret) {
+	char name[160], json[128];
+	struct metric_desc desc = { .type = ds->kind == M2M_STAT_COUNTER ? METRIC_COUNTER : METRIC_GAUGE };
+	size_t n;
+
+	if (!ds->help) {
+		desc = (struct metric_desc){ .name = "m2md_driver_stat",
+		                             .help = "Statistic reported by the plugin",
+		                             .type = METRIC_GAUGE, .labels = "driver,stat",
+		                             .json = "drivers[name=driver]/stats/{stat}" };
+		return metrics_family(drv->core->metrics, &desc, ret);
+	}
+	n = (size_t)snprintf(name, sizeof(name), "m2md_%s_%s", drv->plugin->name, ds->base);
+	/* A plugin's file name may hold what a metric name may not ("my-plugin"). */
+	for (size_t i = 0; i < n && i < sizeof(name); i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= 'A' && name[i] <= 'Z') ||
+		      (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+			name[i] = '_';
+	snprintf(json, sizeof(json), "drivers[name=driver]/stats/%s{.device}", ds->base);
+	desc.name = name;
+	desc.help = *ds->help ? ds->help : "Statistic declared by the plugin";
+	desc.labels = "driver,device";
+	desc.json = json;
+	return metrics_family(drv->core->metrics, &desc, ret);
+}
+
+/* Registers statistic I of a started instance, again when it changed from 1.0 to declared. */
+static int stat_register(struct m2m_host *drv, size_t i) {
+	struct driver_stat *ds = &drv->stats[i];
+	const char *values[2] = { drv->name, ds->help ? (ds->device ? ds->device : "") : ds->name };
+	metric_family *f;
+	int err;
+
+	if (!drv->metrics_on)
+		return 0;
+	if (!ds->metric) {
+		ds->metric = calloc(1, sizeof(*ds->metric));
+		if (!ds->metric)
+			return -ENOMEM;
+		*ds->metric = (struct m2m_stat){ .drv = drv, .index = i };
+	}
+	metrics_remove_owner(drv->core->metrics, ds->metric);
+	err = stat_family(drv, ds, &f);
+	if (err >= 0)
+		err = metrics_add(drv->core->metrics, f, ds->metric, values,
+		                  &(struct metric_source){ .get_f64 = stat_value, .arg = ds->metric });
+	if (err < 0)
+		log_warning("driver %s: statistic %s not shown in metrics: %s", drv->name, ds->name,
+		            m2m_strerror(err));
+	return err;
+}
+
+static uint64_t drv_points(void *arg) {
+	const struct m2m_host *drv = arg;
+
+	return drv->n_points;
+}
+
+static uint64_t drv_starts(void *arg) {
+	const struct m2m_host *drv = arg;
+
+	return drv->starts;
+}
+
+static uint64_t drv_failures(void *arg) {
+	const struct m2m_host *drv = arg;
+
+	return drv->failures;
+}
+
+static uint64_t drv_running(void *arg) {
+	const struct m2m_host *drv = arg;
+
+	return drv->state == DRIVER_RUNNING;
+}
+
+int host_metrics_add(struct m2m_host *drv) {
+#define DRV(n, t, h, j, src) { { .name = "m2md_driver_" n, .help = h, .type = t, \
+	                         .labels = "driver", .json = j }, src, drv->name }
+	const struct metric_entry list[] = {
+		DRV("running", METRIC_GAUGE, "1 while the instance runs.", NULL,
+		    ((struct metric_source){ .get_u64 = drv_running, .arg = drv })),
+		DRV("points", METRIC_GAUGE, "Points the instance declared.", "drivers[name=driver]/points",
+		    ((struct metric_source){ .get_u64 = drv_points, .arg = drv })),
+		DRV("readings", METRIC_COUNTER, "Readings the instance submitted.",
+		    "drivers[name=driver]/readings", ((struct metric_source){ .u64 = &drv->readings })),
+		DRV("starts", METRIC_COUNTER, "Starts of the instance, retries included.",
+		    "drivers[name=driver]/starts",
+		    ((struct metric_source){ .get_u64 = drv_starts, .arg = drv })),
+		/* Not a counter: a start that works sets it back to 0. */
+		DRV("failures", METRIC_GAUGE, "Starts that failed in a row; 0 once the instance runs.",
+		    "drivers[name=driver]/failures",
+		    ((struct metric_source){ .get_u64 = drv_failures, .arg = drv })),
+	};
+#undef DRV
+	static const struct metric_desc info = {
+		.name = "m2md_driver", .help = "A driver instance and its plugin.", .type = METRIC_INFO,
+		.labels = "driver,plugin",
+	};
+	const char *values[] = { drv->name, drv->plugin->name };
+	metric_family *f;
+	int err;
+
+	if (!drv->core->metrics || drv->metrics_on)
+		return 0;
+	err = metrics_family(drv->core->metrics, &info, &f);
+	if (err >= 0)
+		err = metrics_add(drv->core->metrics, f, drv, values, NULL);
+	if (err >= 0)
+		err = core_metrics_add(drv->core, drv, list, ELEMENTSOF(list));
+	if (err < 0) {
+		metrics_remove_owner(drv->core->metrics, drv);
+		return err;
+	}
+	drv->metrics_on = true;
+	for (size_t i = 0; i < drv->n_stats; i++)
+		stat_register(drv, i);
+	return 0;
+}
+
+void host_metrics_remove(struct m2m_host *drv) {
+	if (!drv->metrics_on)
+		return;
+	metrics_remove_owner(drv->core->metrics, drv);
+	for (size_t i = 0; i < drv->n_stats; i++)
+		if (drv->stats[i].metric)
+			metrics_remove_owner(drv->core->metrics, drv->stats[i].metric);
+	drv->metrics_on = false;
+}
+
+static void h_stat(m2m_host *drv, const char *name, double value) {
+	size_t i = name ? stat_index(drv, name) : SIZE_MAX;
+
+	if (name && i == SIZE_MAX && (i = stat_add(drv, name)) != SIZE_MAX)
+		stat_register(drv, i);
 	if (i != SIZE_MAX)
 		drv->stats[i].value = value;
 }
@@ -339,6 +484,7 @@ static int h_stat_declare(m2m_host *drv, const char *name, const char *device, i
 	}
 	snprintf(ds->base, sizeof(ds->base), "%s", name);
 	ds->kind = kind;
+	stat_register(drv, i);
 	st->drv = drv;
 	st->index = i;
 	st->next = drv->declared_stats;
@@ -478,9 +624,11 @@ void host_state_free(struct m2m_host *drv) {
 		drv->declared_stats = st->next;
 		free(st);
 	}
+	host_metrics_remove(drv);
 	for (size_t i = 0; i < drv->n_stats; i++) {
 		free(drv->stats[i].device);
 		free(drv->stats[i].help);
+		free(drv->stats[i].metric);
 	}
 	for (size_t i = 0; i < drv->n_devices; i++)
 		free(drv->devices[i].name);

@@ -105,6 +105,19 @@ const char *host_last_error(struct m2m_host *drv, char *buf, size_t n);
 void host_set_last_error(struct m2m_host *drv, const char *text, bool if_empty);
 
 /*
+ * Registers the instance's series in the core's metrics registry (its
+ * info, state, points, readings, starts and failures, and every statistic
+ * of the plugin), owned by the instance; statistics the plugin adds later
+ * are registered as they come. Called when the instance starts, after the
+ * instance it replaces is gone, so that one driver label has one set of
+ * series. Nothing without a registry. Returns 0 or a negative errno.
+ */
+int host_metrics_add(struct m2m_host *drv);
+
+/* Takes the instance's series out of the registry (it is being destroyed). */
+void host_metrics_remove(struct m2m_host *drv);
+
+/*
  * Adds the instance's "last_error" and "devices" to its status object OBJ:
  *   "devices": [{"name": "plc1", "state": "offline", "reason": "timeout: ...",
  *                "since_us": 1764590000000000}, ...]

@@ -99,6 +99,8 @@ static void help(void) {
 	       "  history POINT [--since 1h] [--until T] [--limit N] [--csv]\n"
 	       "                                   stored readings, read from the database\n"
 	       "  events [--since 1h] [--limit N]  stored events (alarms, writes, reloads)\n"
+	       "  metrics                          every counter and gauge in the Prometheus\n"
+	       "                                   text format\n"
 	       "\n"
 	       "Options:\n"
 	       "  -s, --socket PATH   control socket (default: $M2M_SOCKET, the config's\n"
@@ -982,6 +984,21 @@ static int cmd_reload(const struct opts *o) {
 	return r;
 }
 
+/* The daemon's Prometheus text exposition as it is (--json: the reply's string). */
+static int cmd_metrics(const struct opts *o) {
+	cJSON *res = NULL;
+	int r = call_once(o, "metrics", NULL, &res);
+
+	if (r == EXIT_OK && o->json)
+		r = print_json(res);
+	else if (r == EXIT_OK && cJSON_IsString(res))
+		fputs(res->valuestring, stdout);
+	else if (r == EXIT_OK)
+		r = fail(EXIT_FAIL, "metrics: the daemon answered something else than text");
+	cJSON_Delete(res);
+	return r;
+}
+
 static int cmd_tail(const struct opts *o, const char *pattern) {
 	cJSON *args = cJSON_CreateObject(), *res = NULL;
 	struct conn c;
@@ -1329,6 +1346,7 @@ static const struct command {
 	{ "rules", 0, 0, "no arguments (option: --all)" },
 	{ "ack", 1, 2, "RULE [POINT]" },
 	{ "reload", 0, 0, "no arguments" },
+	{ "metrics", 0, 0, "no arguments" },
 	{ "tail", 0, 1, "[PATTERN]" },
 	{ "history", 1, 1, "POINT (options: --since, --until, --limit, --csv)" },
 	{ "events", 0, 0, "no arguments (options: --since, --limit)" },
@@ -1485,6 +1503,8 @@ int main(int argc, char **argv) {
 		r = cmd_ack(&o, args[0], nargs > 1 ? args[1] : NULL);
 	else if (strcmp(cmd, "reload") == 0)
 		r = cmd_reload(&o);
+	else if (strcmp(cmd, "metrics") == 0)
+		r = cmd_metrics(&o);
 	else if (strcmp(cmd, "tail") == 0)
 		r = cmd_tail(&o, nargs ? args[0] : NULL);
 	else if (strcmp(cmd, "history") == 0)

@@ -445,6 +445,20 @@ int metrics_add_double(metrics *m, metric_family *fam, const void *owner,
 	return metrics_add(m, fam, owner, values, &(struct metric_source){ .f64 = v });
 }
 
+int metrics_add_list(metrics *m, const void *owner, const struct metric_entry *list, size_t n) {
+	for (size_t i = 0; i < n; i++) {
+		const char *values[1] = { list[i].label };
+		metric_family *f;
+		int err = metrics_family(m, &list[i].desc, &f);
+
+		if (err >= 0)
+			err = metrics_add(m, f, owner, list[i].label ? values : NULL, &list[i].src);
+		if (err < 0)
+			return err;
+	}
+	return 0;
+}
+
 int metrics_add_refresh(metrics *m, const void *owner, void (*fn)(void *arg), void *arg) {
 	struct refresh *r = calloc(1, sizeof(*r));
 

@@ -129,6 +129,24 @@ int metrics_add_double(metrics *m, metric_family *fam, const void *owner,
                        const char *const *values, const double *v);
 
 /*
+ * One series to register with metrics_add_list: its family, where its value
+ * comes from, and the value of the family's one label (NULL when it has
+ * none). Several entries of one family make several series of it.
+ */
+struct metric_entry {
+	struct metric_desc desc;
+	struct metric_source src;
+	const char *label;
+};
+
+/*
+ * Registers the family and the series of each of the N entries of LIST
+ * under OWNER: a subsystem's counters in one table. Returns 0 or the first
+ * error of metrics_family or metrics_add (the entries before it stay).
+ */
+int metrics_add_list(metrics *m, const void *owner, const struct metric_entry *list, size_t n);
+
+/*
  * Calls FN(ARG) once at the start of every rendering (JSON, line,
  * exposition, metrics_sum), before any value is read: for an owner whose
  * figures have to be taken together (a snapshot of the storage thread's

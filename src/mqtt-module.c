@@ -60,6 +60,8 @@ static int start(struct core *c, void *conf, void **ret) {
 		return err;
 	}
 	mm->core = c;
+	if (core_metrics(c) && (err = mqtt_metrics_add(mm->m, core_metrics(c), mm)) < 0)
+		log_warning("MQTT: its figures are not in the metrics: %s", m2m_strerror(err));
 	/* Rule actions publish through the running client until it is freed. */
 	c->publisher = (struct core_publisher){ .publish = publish, .topic_prefix = topic_prefix,
 	                                        .m = mm->m };
@@ -76,6 +78,13 @@ static int reconfigure(void *p, void *conf) {
 	err = mqtt_reconfigure(mm->m, conf);
 	if (err < 0)
 		log_error("cannot start MQTT: %s", m2m_strerror(err));
+	/* The broker's info series carries the URL and client id, which a reload may change. */
+	if (core_metrics(mm->core)) {
+		int r;
+		metrics_remove_owner(core_metrics(mm->core), mm);
+		if ((r = mqtt_metrics_add(mm->m, core_metrics(mm->core), mm)) < 0)
+			log_warning("MQTT: its figures are not in the metrics: %s", m2m_strerror(r));
+	}
 	return err;
 }
 
@@ -91,6 +100,8 @@ static void module_free(void *p) {
 
 	if (!mm)
 		return;
+	if (core_metrics(mm->core))
+		metrics_remove_owner(core_metrics(mm->core), mm);
 	if (mm->core->publisher.m == mm->m)
 		mm->core->publisher = (struct core_publisher){ 0 };
 	mqtt_free(mm->m);

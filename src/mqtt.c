@@ -2319,54 +2319,134 @@ const char *mqtt_topic_prefix(const mqtt *m) {
 	return m->conf->prefix;
 }
 
+static uint64_t outbox_uncommitted(void *arg) {
+	const mqtt *m = arg;
+
+	/* Put and not yet committed: exact, counted by the store. */
+	return store_outbox_puts(m->env.store) - m->puts_committed;
+}
+
+static uint64_t outbox_max(void *arg) {
+	const mqtt *m = arg;
+
+	return (uint64_t)m->conf->max_messages;
+}
+
+static double seq_next(void *arg) {
+	const mqtt *m = arg;
+
+	return (double)m->seq_next;
+}
+
+static uint64_t window_count(void *arg) {
+	const mqtt *m = arg;
+
+	return m->n_window;
+}
+
+static uint64_t inflight_count(void *arg) {
+	const mqtt *m = arg;
+
+	return m->n_inflight;
+}
+
+static uint64_t is_connected(void *arg) {
+	const mqtt *m = arg;
+
+	return m->state == ST_CONNECTED;
+}
+
+int mqtt_metrics_add(mqtt *m, metrics *reg, const void *owner) {
+#define C(n, h, j, f) { .desc = { .name = "m2md_mqtt_" n, .help = h, .type = METRIC_COUNTER, \
+                                  .json = "mqtt/" j }, .src = { .u64 = &m->f } }
+#define G(n, h, j, f) { .desc = { .name = "m2md_mqtt_" n, .help = h, .type = METRIC_GAUGE, \
+                                  .json = "mqtt/" j }, .src = { .u64 = &m->f } }
+#define RESULT(r) { { .name = "m2md_mqtt_command_results", .type = METRIC_COUNTER, \
+                      .help = "Command messages by their result.", .labels = "result", \
+                      .json = "mqtt/commands/{result}" }, { .u64 = &m->cmd_##r }, #r }
+	const struct metric_entry list[] = {
+		{ .desc = { .name = "m2md_mqtt_connected", .help = "1 while connected to the broker.",
+		            .type = METRIC_GAUGE },
+		  .src = { .get_u64 = is_connected, .arg = m } },
+		C("connects", "Connections established.", "connects", connects),
+		C("connect_failures", "Connection attempts that failed.", "connect_failures",
+		  connect_failures),
+		C("disconnects", "Connections lost or closed.", "disconnects", disconnects),
+		C("sent", "QoS 1 messages sent, first sends.", "sent", sent),
+		C("acked", "QoS 1 messages acknowledged by the broker.", "acked", acked),
+		/* Messages sent again after a reconnect: the most a subscriber can see twice. */
+		C("resent", "Messages sent again after a reconnect.", "resent", resent),
+		C("rejected", "Messages the broker refused.", "rejected", rejected),
+		C("qos0_sent", "QoS 0 messages sent.", "qos0_sent", qos0_sent),
+		C("qos0_dropped", "QoS 0 messages dropped while not connected.", "qos0_dropped",
+		  qos0_dropped),
+		{ .desc = { .name = "m2md_mqtt_sequence_next", .type = METRIC_GAUGE,
+		            .help = "The sequence number of the next message.", .json = "mqtt/seq_next" },
+		  .src = { .get_f64 = seq_next, .arg = m } },
+		C("sequence_exhausted", "Messages not sent because no sequence number was left.",
+		  "seq_exhausted", seq_exhausted),
+		/* Readings the storage queue had no room for (storage failing or far behind). */
+		C("unstored_published", "Readings storage did not take, published at QoS 0.",
+		  "telemetry/unstored_published", unstored_published),
+		C("unstored_skipped", "Readings storage did not take, not published.",
+		  "telemetry/unstored_skipped", unstored_skipped),
+		G("outbox_queued", "Messages in the durable outbox.", "outbox/queued", outbox_count),
+		{ .desc = { .name = "m2md_mqtt_outbox_in_memory", .type = METRIC_GAUGE,
+		            .help = "Outbox messages held in memory.", .json = "mqtt/outbox/in_memory" },
+		  .src = { .get_u64 = window_count, .arg = m } },
+		{ .desc = { .name = "m2md_mqtt_outbox_inflight", .type = METRIC_GAUGE,
+		            .help = "Messages sent and not yet acknowledged.",
+		            .json = "mqtt/outbox/inflight" },
+		  .src = { .get_u64 = inflight_count, .arg = m } },
+		C("outbox_dropped", "Outbox messages dropped, oldest first, at its size or age limit.",
+		  "outbox/dropped", outbox_dropped),
+		C("outbox_dropped_unstored", "Messages dropped because storage was not committing.",
+		  "outbox/dropped_unstored", unstored),
+		{ .desc = { .name = "m2md_mqtt_outbox_uncommitted", .type = METRIC_GAUGE,
+		            .help = "Outbox messages put and not yet committed.",
+		            .json = "mqtt/outbox/uncommitted" },
+		  .src = { .get_u64 = outbox_uncommitted, .arg = m } },
+		{ .desc = { .name = "m2md_mqtt_outbox_max_messages", .type = METRIC_GAUGE,
+		            .help = "The outbox's configured size limit.",
+		            .json = "mqtt/outbox/max_messages" },
+		  .src = { .get_u64 = outbox_max, .arg = m } },
+		C("commands_received", "Command messages received.", "commands/received", cmd_received),
+		RESULT(ok), RESULT(failed), RESULT(invalid),
+	};
+#undef C
+#undef G
+#undef RESULT
+	static const struct metric_desc info = {
+		.name = "m2md_mqtt", .help = "The broker and the session.", .type = METRIC_INFO,
+		.labels = "url,client_id,protocol",
+	};
+	const char *values[] = { m->conf->url, m->conf->client_id,
+	                         m->conf->protocol == MQTT_PROTOCOL_V5 ? "5" : "3.1.1" };
+	metric_family *f;
+	int err = metrics_family(reg, &info, &f);
+
+	if (err >= 0)
+		err = metrics_add(reg, f, owner, values, NULL);
+	return err < 0 ? err : metrics_add_list(reg, owner, list, ELEMENTSOF(list));
+}
+
 cJSON *mqtt_status_json(const mqtt *m) {
-	cJSON *o = cJSON_CreateObject(), *ob, *cmd, *tel;
+	cJSON *o = cJSON_CreateObject(), *tel, *cmd;
 
 	if (!o)
 		return NULL;
+	/* The figures are the registry's (mqtt_metrics_add); these are the words. */
 	cJSON_AddStringToObject(o, "state", state_names[m->state]);
 	cJSON_AddStringToObject(o, "url", m->conf->url);
 	cJSON_AddStringToObject(o, "client_id", m->conf->client_id);
 	cJSON_AddStringToObject(o, "protocol", m->conf->protocol == MQTT_PROTOCOL_V5 ? "5" : "3.1.1");
 	cJSON_AddStringToObject(o, "last_error", m->last_error);
-	cJSON_AddNumberToObject(o, "connects", (double)m->connects);
-	cJSON_AddNumberToObject(o, "connect_failures", (double)m->connect_failures);
-	cJSON_AddNumberToObject(o, "disconnects", (double)m->disconnects);
-	cJSON_AddNumberToObject(o, "sent", (double)m->sent);
-	cJSON_AddNumberToObject(o, "acked", (double)m->acked);
-	/* Messages sent again after a reconnect: the most a subscriber can see twice. */
-	cJSON_AddNumberToObject(o, "resent", (double)m->resent);
-	cJSON_AddNumberToObject(o, "rejected", (double)m->rejected);
-	cJSON_AddNumberToObject(o, "qos0_sent", (double)m->qos0_sent);
-	cJSON_AddNumberToObject(o, "qos0_dropped", (double)m->qos0_dropped);
-	cJSON_AddNumberToObject(o, "seq_next", (double)m->seq_next);
-	cJSON_AddNumberToObject(o, "seq_exhausted", (double)m->seq_exhausted);
 	tel = cJSON_AddObjectToObject(o, "telemetry");
-	if (tel) {
-		/* Readings the storage queue had no room for (storage failing or far behind). */
+	if (tel)
 		cJSON_AddStringToObject(tel, "unstored", m->conf->publish_unstored ? "publish" : "drop");
-		cJSON_AddNumberToObject(tel, "unstored_published", (double)m->unstored_published);
-		cJSON_AddNumberToObject(tel, "unstored_skipped", (double)m->unstored_skipped);
-	}
-	ob = cJSON_AddObjectToObject(o, "outbox");
-	if (ob) {
-		cJSON_AddNumberToObject(ob, "queued", (double)m->outbox_count);
-		cJSON_AddNumberToObject(ob, "in_memory", (double)m->n_window);
-		cJSON_AddNumberToObject(ob, "inflight", (double)m->n_inflight);
-		cJSON_AddNumberToObject(ob, "dropped", (double)m->outbox_dropped);
-		cJSON_AddNumberToObject(ob, "dropped_unstored", (double)m->unstored);
-		/* Put and not yet committed: exact, counted by the store. */
-		cJSON_AddNumberToObject(ob, "uncommitted",
-		                        (double)(store_outbox_puts(m->env.store) - m->puts_committed));
-		cJSON_AddNumberToObject(ob, "max_messages", (double)m->conf->max_messages);
-	}
+	cJSON_AddObjectToObject(o, "outbox");
 	cmd = cJSON_AddObjectToObject(o, "commands");
-	if (cmd) {
+	if (cmd)
 		cJSON_AddBoolToObject(cmd, "enabled", m->conf->commands);
-		cJSON_AddNumberToObject(cmd, "received", (double)m->cmd_received);
-		cJSON_AddNumberToObject(cmd, "ok", (double)m->cmd_ok);
-		cJSON_AddNumberToObject(cmd, "failed", (double)m->cmd_failed);
-		cJSON_AddNumberToObject(cmd, "invalid", (double)m->cmd_invalid);
-	}
 	return o;
 }

@@ -14,6 +14,8 @@
 
 #include <cJSON.h>
 
+#include "metrics.h"
+
 #include "m2m/plugin.h"
 #include "write.h"
 
@@ -85,7 +87,14 @@ int mqtt_publish(mqtt *m, const char *topic, const char *payload, int qos, bool 
 void mqtt_stop(mqtt *m, void (*on_stopped)(void *arg), void *arg);
 void mqtt_free(mqtt *m);
 
-/* State, queued, sent, dropped, duplicates... for status. */
+/*
+ * Registers the client's counters and gauges (and its broker as an info)
+ * in REG under OWNER, who removes them before the client is freed or its
+ * connection settings change.
+ */
+int mqtt_metrics_add(mqtt *m, metrics *reg, const void *owner);
+
+/* State, URL, last error...: the words of status; the figures come from the registry. */
 cJSON *mqtt_status_json(const mqtt *m);
 
 /* The running [mqtt] topic_prefix ("m2m"), for {prefix} in rule templates. Loop thread. */

@@ -23,6 +23,8 @@ struct rules_module {
 	bool stopping;
 	void (*done)(void *arg);
 	void *done_arg;
+	struct rules_stats stats; /* the engine's counters at the last rendering */
+	uint64_t n_rules, n_instances, n_active; /* its sizes, as the registry reads them */
 };
 
 static int conf_parse(config *c, const cJSON *root, const struct module_parse_env *env,
@@ -86,6 +88,43 @@ static int alarms_ack(void *m, const char *rule, const char *point) {
 	return r;
 }
 
+static void refresh_stats(void *arg) {
+	struct rules_module *rm = arg;
+
+	rules_get_stats(rm->r, &rm->stats);
+	rm->n_rules = rm->stats.rules;
+	rm->n_instances = rm->stats.instances;
+	rm->n_active = rm->stats.active;
+}
+
+/* Shown by the exposition only: status shows the alarms themselves. */
+static int add_metrics(struct rules_module *rm) {
+#define C(n, h, f) { .desc = { .name = "m2md_rules_" n, .help = h, .type = METRIC_COUNTER }, \
+                     .src = { .u64 = &rm->f } }
+#define G(n, h, f) { .desc = { .name = "m2md_rules_" n, .help = h, .type = METRIC_GAUGE }, \
+                     .src = { .u64 = &rm->f } }
+#define ACTIONS(r) { { .name = "m2md_rules_actions", .help = "Rule actions by their result.", \
+                       .type = METRIC_COUNTER, .labels = "result" }, \
+                     { .u64 = &rm->stats.actions_##r }, #r }
+	const struct metric_entry list[] = {
+		G("configured", "Rules in the running set.", n_rules),
+		G("instances", "Rule and point pairs watched.", n_instances),
+		G("instances_active", "Rule and point pairs not normal.", n_active),
+		C("evaluations", "Evaluations of a rule on a point.", stats.evaluations),
+		C("transitions", "Alarm state changes.", stats.transitions),
+		ACTIONS(ok), ACTIONS(failed),
+		C("writes_deferred", "Write actions deferred by their rate limit.",
+		  stats.writes_deferred),
+	};
+#undef C
+#undef G
+#undef ACTIONS
+	int err = core_metrics(rm->core) ? metrics_add_refresh(core_metrics(rm->core), rm,
+	                                                       refresh_stats, rm) : 0;
+
+	return err < 0 ? err : core_metrics_add(rm->core, rm, list, ELEMENTSOF(list));
+}
+
 static int start(struct core *c, void *conf, void **ret) {
 	struct rules_env env = {
 		.ctx = c,
@@ -118,6 +157,8 @@ static int start(struct core *c, void *conf, void **ret) {
 		log_warning("cannot restore alarm states from %s: %s", core_db_path(c),
 		            m2m_strerror(err));
 	c->alarms = (struct core_alarms){ .status = alarms_status, .ack = alarms_ack, .m = rm };
+	if ((err = add_metrics(rm)) < 0)
+		log_warning("rules: their figures are not in the metrics: %s", m2m_strerror(err));
 	/* A restored pending alarm resumes its raise delay: the timer must know. */
 	schedule(rm);
 	*ret = rm;
@@ -167,6 +208,8 @@ static void module_free(void *m) {
 		return;
 	if (rm->core->alarms.m == rm)
 		rm->core->alarms = (struct core_alarms){ 0 };
+	if (core_metrics(rm->core))
+		metrics_remove_owner(core_metrics(rm->core), rm);
 	rules_free(rm->r);
 	free(rm);
 }

@@ -185,6 +185,45 @@ static void test_series(void) {
 	metrics_free(m);
 }
 
+/* A subsystem's table: one family per entry, several series of one family, and a bad entry. */
+static void test_add_list(void) {
+	metrics *m;
+	uint64_t sent = 3, ok = 4, failed = 5;
+	int owner;
+	const struct metric_entry list[] = {
+		{ .desc = { .name = "m2md_x_sent", .help = "Sent.", .type = METRIC_COUNTER,
+		            .json = "x/sent" },
+		  .src = { .u64 = &sent } },
+		{ { .name = "m2md_x_results", .help = "By result.", .type = METRIC_COUNTER,
+		    .labels = "result", .json = "x/{result}" }, { .u64 = &ok }, "ok" },
+		{ { .name = "m2md_x_results", .help = "By result.", .type = METRIC_COUNTER,
+		    .labels = "result", .json = "x/{result}" }, { .u64 = &failed }, "failed" },
+	};
+	const struct metric_entry bad[] = {
+		{ .desc = { .name = "m2md_x_more", .help = "More.", .type = METRIC_GAUGE },
+		  .src = { .u64 = &sent } },
+		{ .desc = { .name = "m2md_x_sent", .help = "Another help.", .type = METRIC_COUNTER },
+		  .src = { .u64 = &sent } },
+	};
+	cJSON *o = cJSON_CreateObject();
+	char *text;
+
+	ASSERT_OK(metrics_new(&m));
+	ASSERT_OK(metrics_add_list(m, &owner, list, ELEMENTSOF(list)));
+	ASSERT_DOUBLE_EQ(metrics_sum(m, metrics_find(m, "m2md_x_results")), 9, 0);
+	ASSERT_OK(metrics_json(m, o));
+	text = cJSON_PrintUnformatted(o);
+	ASSERT_STR_EQ(text, "{\"x\":{\"sent\":3,\"ok\":4,\"failed\":5}}");
+	free(text);
+	cJSON_Delete(o);
+	/* The same family twice in one list is -EEXIST; the entries before it stay. */
+	ASSERT_EQ(metrics_add_list(m, &owner, list, ELEMENTSOF(list)), -EEXIST);
+	ASSERT_EQ(metrics_add_list(m, &owner, bad, ELEMENTSOF(bad)), -EEXIST);
+	ASSERT_DOUBLE_EQ(metrics_sum(m, metrics_find(m, "m2md_x_more")), 3, 0);
+	ASSERT_EQ(metrics_remove_owner(m, &owner), 4);
+	metrics_free(m);
+}
+
 struct snapshot {
 	unsigned calls;
 	uint64_t source, copy;
@@ -492,6 +531,7 @@ int main(void) {
 	RUN_TEST(test_names);
 	RUN_TEST(test_register_again);
 	RUN_TEST(test_series);
+	RUN_TEST(test_add_list);
 	RUN_TEST(test_refresh);
 	RUN_TEST(test_json);
 	RUN_TEST(test_line);
