@@ -73,7 +73,8 @@ static void check_sentence(const struct nmea_sentence *s) {
 		r = nmea_xdr_at(s, i, &x);
 		FUZZ_ASSERT(r == 0 || r == -EINVAL);
 		if (r == 0)
-			FUZZ_ASSERT(nmea_xdr(s, x.name, &x) == 0 || nmea_xdr(s, x.name, &x) == -EINVAL);
+			FUZZ_ASSERT(nmea_xdr(s, x.name, &x) == 0 ||
+			            nmea_xdr(s, x.name, &x) == -EINVAL);
 	}
 }
 

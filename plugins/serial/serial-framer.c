@@ -25,9 +25,9 @@ const char *const sf_mode_names[] = {
 };
 
 enum {
-	ST_HUNT,         /* looking for the start delimiter; buf is a window of start_len */
-	ST_FRAME,        /* collecting a frame */
-	ST_DISCARD,      /* SF_END after an overlong frame: a window of end_len, up to the next end */
+	ST_HUNT,    /* looking for the start delimiter; buf is a window of start_len */
+	ST_FRAME,   /* collecting a frame */
+	ST_DISCARD, /* SF_END after an overlong frame: a window of end_len, up to the next end */
 	ST_DISCARD_IDLE, /* SF_IDLE after an overlong frame: everything up to the next pause */
 };
 
@@ -58,7 +58,8 @@ static int check_config(const struct sf_config *c, char *err, size_t errsize) {
 		break;
 	case SF_START_END:
 		if (c->start_len == 0 || c->end_len == 0)
-			return fail(err, errsize, "start_end framing needs a start and an end delimiter");
+			return fail(err, errsize,
+			            "start_end framing needs a start and an end delimiter");
 		break;
 	case SF_IDLE:
 		if (c->idle_us == 0)
@@ -68,8 +69,8 @@ static int check_config(const struct sf_config *c, char *err, size_t errsize) {
 		break;
 	case SF_FIXED:
 		if (c->fixed_len < 1 || c->fixed_len > c->max_len)
-			return fail(err, errsize, "fixed framing needs a length of 1..max_len (%zu)",
-			            c->max_len);
+			return fail(err, errsize,
+			            "fixed framing needs a length of 1..max_len (%zu)", c->max_len);
 		if (c->end_len)
 			return fail(err, errsize, "fixed framing takes no end delimiter");
 		break;

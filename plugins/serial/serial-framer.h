@@ -113,7 +113,7 @@ void sf_feed(struct sf *f, const uint8_t *data, size_t n, uint64_t now_us, sf_fr
  */
 uint64_t sf_deadline(const struct sf *f);
 
-/* Applies a pause: if now_us is at or past sf_deadline(), the pending frame is closed or dropped. */
+/* A pause: at or past sf_deadline(), the pending frame is closed (SF_IDLE) or dropped. */
 void sf_idle(struct sf *f, uint64_t now_us, sf_frame_fn fn, void *arg);
 
 /* Drops whatever is pending (after a reopen), counting it as partial. */

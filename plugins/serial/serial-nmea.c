@@ -507,8 +507,8 @@ static int get_value(const struct nmea_sentence *s, const struct field_def *fd,
 		break;
 	case NMEA_KIND_LAT:
 	case NMEA_KIND_LON:
-		r = parse_coordinate(f, nmea_raw(s, fd->index + 1u), fd->kind == NMEA_KIND_LAT ? 2 : 3,
-		                     &v.number);
+		r = parse_coordinate(f, nmea_raw(s, fd->index + 1u),
+		                     fd->kind == NMEA_KIND_LAT ? 2 : 3, &v.number);
 		break;
 	case NMEA_KIND_TIME:
 	case NMEA_KIND_DATE:

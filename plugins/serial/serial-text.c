@@ -217,24 +217,28 @@ void st_regex_free(st_regex *re) {
 	free(re);
 }
 
-int st_regex_compile(const char *pattern, uint32_t match_limit, uint32_t depth_limit, st_regex **ret,
-                     char *err, size_t errsize) {
+int st_regex_compile(const char *pattern, uint32_t match_limit, uint32_t depth_limit,
+                     st_regex **ret, char *err, size_t errsize) {
 	st_regex *re = calloc(1, sizeof(*re));
 	PCRE2_SIZE offset;
 	int code;
 
 	if (!re)
 		return -ENOMEM;
-	re->code = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code, &offset, NULL);
+	re->code =
+	    pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, 0, &code, &offset, NULL);
 	if (!re->code) {
 		PCRE2_UCHAR msg[160];
 
 		if (pcre2_get_error_message(code, msg, sizeof(msg)) < 0)
 			snprintf((char *)msg, sizeof(msg), "error %d", code);
 		if (err && errsize)
-			snprintf(err, errsize, "%s at offset %zu", (const char *)msg, (size_t)offset);
+			snprintf(err, errsize, "%s at offset %zu", (const char *)msg,
+			         (size_t)offset);
 		free(re);
-		return code == PCRE2_ERROR_HEAPLIMIT || code == PCRE2_ERROR_NOMEMORY ? -ENOMEM : -EINVAL;
+		if (code == PCRE2_ERROR_HEAPLIMIT || code == PCRE2_ERROR_NOMEMORY)
+			return -ENOMEM;
+		return -EINVAL;
 	}
 	re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
 	re->mctx = pcre2_match_context_create(NULL);

@@ -83,8 +83,8 @@ typedef struct st_regex st_regex;
  */
 #define ST_REGEX_MATCH_LIMIT 100000
 #define ST_REGEX_DEPTH_LIMIT 1000
-int st_regex_compile(const char *pattern, uint32_t match_limit, uint32_t depth_limit, st_regex **ret,
-                     char *err, size_t errsize);
+int st_regex_compile(const char *pattern, uint32_t match_limit, uint32_t depth_limit,
+                     st_regex **ret, char *err, size_t errsize);
 
 /* Frees a compiled regex; accepts NULL. */
 void st_regex_free(st_regex *re);

@@ -163,7 +163,7 @@ static void test_text(void) {
 	ASSERT_STR_EQ(out, "hello");
 	ASSERT_EQ(st_text(fld("a\x01" "b\x7f"), out, sizeof(out)), 4);
 	ASSERT_STR_EQ(out, "a?b?");
-	/* Valid UTF-8 stays, invalid bytes (a lone continuation, an overlong form, a surrogate) do not. */
+	/* Valid UTF-8 stays; a lone continuation, an overlong form, a surrogate do not. */
 	st_text(fld("25\xc2\xb0" "C"), out, sizeof(out));
 	ASSERT_STR_EQ(out, "25\xc2\xb0" "C");
 	st_text(fld("\x80" "\xc0\xaf" "\xed\xa0\x80"), out, sizeof(out));
@@ -206,7 +206,7 @@ static void test_regex(void) {
 	ASSERT_EQ(st_regex_match(re, "US,NT,-3", 8, g, 2), 2);
 	expect_field(g[1], "US");
 	ASSERT_EQ(st_regex_match(re, "XX,GS,1", 7, g, 8), -ENOMSG);
-	/* The frame's length counts, not a NUL: bytes after it are not seen, a NUL inside is a byte. */
+	/* The length counts, not a NUL: bytes past it are not seen, a NUL inside is a byte. */
 	ASSERT_EQ(st_regex_match(re, "US,NT,-3kg", 8, g, 8), 5);
 	expect_field(g[3], "-3");
 	ASSERT_EQ(st_regex_match(re, "US,NT,\0003", 8, g, 8), -ENOMSG);
@@ -214,7 +214,8 @@ static void test_regex(void) {
 
 	/* Catastrophic backtracking stops at the match limit instead of stalling. */
 	ASSERT_OK(st_regex_compile("^(a+)+$", 10000, 0, &re, err, sizeof(err)));
-	ASSERT_EQ(st_regex_match(re, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", 40, g, 8), -ERANGE);
+	ASSERT_EQ(st_regex_match(re, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", 40, g, 8),
+	          -ERANGE);
 	ASSERT_EQ(st_regex_match(re, "aaaa", 4, g, 8), 2);
 	st_regex_free(re);
 	/* And deep recursion at the depth limit. */
