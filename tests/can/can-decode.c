@@ -117,7 +117,7 @@ int main(int argc, char **argv) {
 	while (fgets(line, sizeof(line), stdin)) {
 		unsigned long id;
 		int ext;
-		char hex[2 * CAN_MAX_PAYLOAD + 2];
+		char hex[2 * CAN_MAX_PAYLOAD + 3]; /* %130s: 128 digits, one too many to notice, and the NUL */
 
 		if (sscanf(line, "F %lu %d %130s", &id, &ext, hex) == 3) {
 			r = decode_frame(d, (uint32_t)id, ext, hex);
