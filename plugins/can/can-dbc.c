@@ -1222,30 +1222,43 @@ static bool may_coexist(const struct can_signal *a, const struct can_signal *b) 
 	return true;
 }
 
+/* A signal's bits, and the bytes they lie in (at most nine), for overlap checks. */
+struct bits {
+	uint8_t mask[CAN_MAX_PAYLOAD];
+	unsigned lo, hi;
+};
+
 static int check_overlaps(struct parser *ps, const struct can_message *m) {
-	uint8_t(*masks)[CAN_MAX_PAYLOAD];
+	struct bits *b;
 	int r = 0;
 
 	if (m->n_signals < 2)
 		return 0;
-	masks = malloc(m->n_signals * sizeof(*masks));
-	if (!masks)
+	b = malloc(m->n_signals * sizeof(*b));
+	if (!b)
 		return -ENOMEM;
-	for (size_t i = 0; i < m->n_signals; i++)
-		can_signal_mask(&m->signals[i], masks[i]);
+	for (size_t i = 0; i < m->n_signals; i++) {
+		can_signal_mask(&m->signals[i], b[i].mask);
+		for (b[i].lo = 0; b[i].mask[b[i].lo] == 0; b[i].lo++)
+			;
+		for (b[i].hi = CAN_MAX_PAYLOAD - 1; b[i].mask[b[i].hi] == 0; b[i].hi--)
+			;
+	}
 	for (size_t i = 0; i < m->n_signals && r >= 0; i++) {
 		for (size_t j = i + 1; j < m->n_signals && r >= 0; j++) {
+			unsigned k = b[i].lo > b[j].lo ? b[i].lo : b[j].lo;
+			unsigned end = b[i].hi < b[j].hi ? b[i].hi : b[j].hi;
 			bool meet = false;
 
-			for (size_t k = 0; k < CAN_MAX_PAYLOAD && !meet; k++)
-				meet = (masks[i][k] & masks[j][k]) != 0;
+			for (; k <= end && !meet; k++)
+				meet = (b[i].mask[k] & b[j].mask[k]) != 0;
 			if (meet && may_coexist(&m->signals[i], &m->signals[j]))
 				r = warn_at(ps, m->signals[j].line,
 				            "signal \"%s\" overlaps \"%s\" in message \"%s\"",
 				            m->signals[j].name, m->signals[i].name, m->name);
 		}
 	}
-	free(masks);
+	free(b);
 	return r;
 }
 
