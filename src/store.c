@@ -1368,21 +1368,31 @@ static void db_dir(const store *s, char *buf, size_t n) {
 		snprintf(buf, n, "%.*s", (int)(slash - s->path), s->path);
 }
 
-/* Whether DIR takes a small file for real: created, written, synced and removed. */
+/*
+ * Whether DIR takes a small file for real: created, written, synced and
+ * removed. The file is named and removed through one fd of the directory,
+ * so that a file system mounted over DIR in between (an operator mending
+ * it) cannot leave the probe hidden under the mount point.
+ */
 static bool dir_writable(const char *dir) {
-	char path[PATH_MAX];
+	char name[64];
+	int dfd, fd;
 	bool ok;
-	int fd;
 
-	if (snprintf(path, sizeof(path), "%s/.m2md-probe-%d", dir, (int)getpid()) >= (int)sizeof(path))
+	snprintf(name, sizeof(name), ".m2md-probe-%d", (int)getpid());
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
 		return false;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
+	fd = openat(dfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		close(dfd);
 		return false;
+	}
 	ok = write(fd, "x", 1) == 1 && fsync(fd) == 0;
 	close(fd);
-	if (unlink(path) < 0)
+	if (unlinkat(dfd, name, 0) < 0)
 		ok = false;
+	close(dfd);
 	return ok;
 }
 
