@@ -7,10 +7,20 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+/*
+ * Packets a cork holds before it is pulled and set again within one
+ * iteration: a burst (a Modbus block is 125 messages of ~110 bytes) then
+ * leaves in segments of a few KiB while the loop formats the rest, so the
+ * broker works on its first part meanwhile, instead of the whole burst
+ * waiting for the iteration's end. Two setsockopt calls per this many.
+ */
+#define CORK_BURST 32
+
 struct mqtt_cork {
 	uv_prepare_t prepare;
 	uv_check_t check;
 	int fd;      /* corked, or -1 */
+	int held;    /* packets written under the cork since it was set */
 	int closing; /* handles still to close */
 };
 
@@ -74,8 +84,18 @@ void mqtt_cork_hold(struct mqtt_cork *c, int fd) {
 	int on = 1, nodelay = 0;
 	socklen_t len = sizeof(nodelay);
 
-	if (!c || fd < 0 || c->fd == fd)
+	if (!c || fd < 0)
 		return;
+	if (c->fd == fd) {
+		if (++c->held % CORK_BURST == 0) {
+			int off = 0;
+
+			/* Pulled and set again: what it holds leaves now, the rest still coalesces. */
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+		}
+		return;
+	}
 	release(c);
 	/* Asked once per iteration: a new connection may reuse the old socket's number. */
 	if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0 && !nodelay)
@@ -83,6 +103,7 @@ void mqtt_cork_hold(struct mqtt_cork *c, int fd) {
 	if (setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) < 0)
 		return; /* not TCP (a Unix socket): nothing to coalesce */
 	c->fd = fd;
+	c->held = 1;
 	uv_prepare_start(&c->prepare, on_prepare);
 	uv_check_start(&c->check, on_check);
 }
