@@ -8,19 +8,22 @@
 #include <sys/socket.h>
 
 /*
- * Packets a cork holds before it is pulled and set again within one
- * iteration: a burst (a Modbus block is 125 messages of ~110 bytes) then
- * leaves in segments of a few KiB while the loop formats the rest, so the
- * broker works on its first part meanwhile, instead of the whole burst
- * waiting for the iteration's end. Two setsockopt calls per this many.
+ * Packets a cork holds before it is first pulled and set again within one
+ * iteration: the head of a burst (a Modbus block is 125 messages of ~110
+ * bytes) then leaves while the loop formats the rest, so the broker works
+ * on it meanwhile instead of waiting for the iteration's end. The next
+ * pull is after twice as many, so that a long burst still leaves in few,
+ * full segments: a pull costs two setsockopt calls, and every segment a
+ * read of the broker's.
  */
-#define CORK_BURST 32
+#define CORK_FIRST_PULL 32
 
 struct mqtt_cork {
 	uv_prepare_t prepare;
 	uv_check_t check;
 	int fd;      /* corked, or -1 */
 	int held;    /* packets written under the cork since it was set */
+	int pull_at; /* when held reaches it, the cork is pulled and set again */
 	int closing; /* handles still to close */
 };
 
@@ -87,9 +90,10 @@ void mqtt_cork_hold(struct mqtt_cork *c, int fd) {
 	if (!c || fd < 0)
 		return;
 	if (c->fd == fd) {
-		if (++c->held % CORK_BURST == 0) {
+		if (++c->held == c->pull_at) {
 			int off = 0;
 
+			c->pull_at *= 2;
 			/* Pulled and set again: what it holds leaves now, the rest still coalesces. */
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
@@ -104,6 +108,7 @@ void mqtt_cork_hold(struct mqtt_cork *c, int fd) {
 		return; /* not TCP (a Unix socket): nothing to coalesce */
 	c->fd = fd;
 	c->held = 1;
+	c->pull_at = CORK_FIRST_PULL;
 	uv_prepare_start(&c->prepare, on_prepare);
 	uv_check_start(&c->check, on_check);
 }
