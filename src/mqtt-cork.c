@@ -7,10 +7,23 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+/*
+ * Packets a cork holds before it is first pulled and set again within one
+ * iteration: the head of a burst (a Modbus block is 125 messages of ~110
+ * bytes) then leaves while the loop formats the rest, so the broker works
+ * on it meanwhile instead of waiting for the iteration's end. The next
+ * pull is after twice as many, so that a long burst still leaves in few,
+ * full segments: a pull costs two setsockopt calls, and every segment a
+ * read of the broker's.
+ */
+#define CORK_FIRST_PULL 32
+
 struct mqtt_cork {
 	uv_prepare_t prepare;
 	uv_check_t check;
 	int fd;      /* corked, or -1 */
+	int held;    /* packets written under the cork since it was set */
+	int pull_at; /* when held reaches it, the cork is pulled and set again */
 	int closing; /* handles still to close */
 };
 
@@ -74,8 +87,19 @@ void mqtt_cork_hold(struct mqtt_cork *c, int fd) {
 	int on = 1, nodelay = 0;
 	socklen_t len = sizeof(nodelay);
 
-	if (!c || fd < 0 || c->fd == fd)
+	if (!c || fd < 0)
 		return;
+	if (c->fd == fd) {
+		if (++c->held == c->pull_at) {
+			int off = 0;
+
+			c->pull_at *= 2;
+			/* Pulled and set again: what it holds leaves now, the rest still coalesces. */
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof(off));
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+		}
+		return;
+	}
 	release(c);
 	/* Asked once per iteration: a new connection may reuse the old socket's number. */
 	if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &len) == 0 && !nodelay)
@@ -83,6 +107,8 @@ void mqtt_cork_hold(struct mqtt_cork *c, int fd) {
 	if (setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof(on)) < 0)
 		return; /* not TCP (a Unix socket): nothing to coalesce */
 	c->fd = fd;
+	c->held = 1;
+	c->pull_at = CORK_FIRST_PULL;
 	uv_prepare_start(&c->prepare, on_prepare);
 	uv_check_start(&c->check, on_check);
 }

@@ -495,6 +495,27 @@ static int build_plan(struct mb_driver *drv, struct mb_group *g, int table,
 	return 0;
 }
 
+/*
+ * Numbers the slots of G's points in the order a cycle reads them (table
+ * by table, span by span), so that every block, however often it is split
+ * later, owns one run of reading slots and one of text slots: the bus
+ * thread hands a cycle's results over as a growing prefix (mb_group.ready).
+ */
+static void assign_slots(struct mb_driver *drv, struct mb_group *g)
+{
+	uint32_t n_readings = 0, n_texts = 0;
+
+	for (int t = 0; t < MB_TABLE_COUNT; t++) {
+		const struct mb_table_plan *tp = &g->plans[t];
+
+		for (uint32_t m = 0; m < (tp->n_spans ? tp->span_first[tp->n_spans] : 0); m++) {
+			struct mb_point *p = &drv->points[tp->members[m]];
+
+			p->slot = p->type == MB_STRING ? n_texts++ : n_readings++;
+		}
+	}
+}
+
 /* One group per device and interval, with its buffers allocated now. */
 static int build_groups(struct mb_driver *drv, const uint32_t *sorted)
 {
@@ -538,6 +559,7 @@ static int build_groups(struct mb_driver *drv, const uint32_t *sorted)
 			if (r < 0)
 				return r;
 		}
+		assign_slots(drv, g);
 	}
 	for (size_t i = 0; i < drv->n_points; i++) {
 		const struct mb_point *p = &drv->points[i];
@@ -641,6 +663,7 @@ int mb_create(m2m_host *host, const struct m2m_host_api *api, const struct cJSON
 	drv->host = host;
 	drv->api = api;
 	drv->io = &mb_io_libmodbus;
+	drv->wake_fd = -1;
 
 	r = parse_bus(drv, config, &d);
 	if (r < 0)

@@ -18,6 +18,7 @@
  */
 #pragma once
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -99,7 +100,12 @@ struct mb_point {
 	int64_t interval_us;
 	struct mb_device *dev;
 	struct mb_group *group;
-	uint32_t slot;      /* index into the group's readings, or texts for strings */
+	/*
+	 * Index into the group's readings, or texts for strings. Slots follow
+	 * the order the cycle reads them (table by table, block by block), so
+	 * that what one block read is one run of slots (see mb_group.ready).
+	 */
+	uint32_t slot;
 };
 
 /* The latest value of a string point, decoded on the bus thread. */
@@ -152,6 +158,17 @@ struct mb_group {
 	bool busy;              /* a cycle is queued or running */
 	bool probe;             /* that cycle probes an offline device */
 	struct mb_cycle cyc;
+	/*
+	 * The hand-off of a running cycle's results block by block: the bus
+	 * thread stores, with release order, how many reading slots (high 32
+	 * bits) and text slots (low 32 bits) are final, then wakes the loop
+	 * (drv->wake_fd); the loop loads it with acquire order and owns those
+	 * slots from then on, while the bus thread goes on past them. Reset
+	 * by the loop before the cycle is queued.
+	 */
+	_Atomic uint64_t ready;
+	uint32_t handed_readings; /* loop thread: slots already submitted */
+	uint32_t handed_texts;
 	/* requests_per_cycle of this group, when its device has several */
 	struct m2m_stat_slot requests_per_cycle;
 };
@@ -247,6 +264,14 @@ struct mb_driver {
 	bool running;
 	size_t inflight;         /* work items queued or running */
 	bool submit_failed;      /* so that a failing submit logs once */
+	/*
+	 * An eventfd the bus thread writes after each block but a cycle's
+	 * last, so that the loop submits that block's readings while the next
+	 * one is read (-1: none, results wait for the cycle's end). Opened at
+	 * the first start, closed in mb_free once no work can run.
+	 */
+	int wake_fd;
+	m2m_io *wake_io;
 
 	/* Bus thread (handed over with each work item). */
 	modbus_t *ctx;
@@ -284,6 +309,7 @@ int mb_write_work(void *arg);
 
 /* mb-poll.c: the loop thread. */
 void mb_poll_tick(m2m_timer *timer, void *arg);
+void mb_poll_wake(m2m_io *io, int events, void *arg);
 void mb_poll_done(int status, void *arg);
 void mb_write_done(int status, void *arg);
 int mb_write(void *driver, uint32_t point, double raw_value, m2m_write *req);

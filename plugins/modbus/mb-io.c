@@ -21,6 +21,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "mb-driver.h"
 #include "mb-tcp.h"
@@ -510,17 +511,51 @@ static void read_range(struct mb_group *g, int table, struct mb_table_plan *tp, 
 	fail_spans(g, tp, first, n, quality, detail, drv->api->now_us(drv->host));
 }
 
+/*
+ * Hands the slots of block B of TP over to the loop: they follow the ones
+ * handed before (mb-config.c numbers slots in reading order), so the new
+ * totals are published with release order, and the loop is woken unless
+ * this was the cycle's last block, which the done callback hands over.
+ */
+static void hand_block(struct mb_group *g, const struct mb_table_plan *tp,
+                       const struct mb_block *b, uint32_t *n_readings, uint32_t *n_texts,
+                       bool last)
+{
+	struct mb_driver *drv = g->drv;
+	uint64_t one = 1;
+
+	for (uint32_t m = tp->span_first[b->first]; m < tp->span_first[b->first + b->n]; m++) {
+		if (drv->points[tp->members[m]].type == MB_STRING)
+			(*n_texts)++;
+		else
+			(*n_readings)++;
+	}
+	atomic_store_explicit(&g->ready, (uint64_t)*n_readings << 32 | *n_texts,
+	                      memory_order_release);
+	if (!last && drv->wake_fd >= 0) {
+		ssize_t w = write(drv->wake_fd, &one, sizeof(one));
+
+		(void)w; /* a wake-up that failed only leaves this block to the done callback */
+	}
+}
+
 int mb_poll_work(void *arg)
 {
 	struct mb_group *g = arg;
+	uint32_t n_readings = 0, n_texts = 0;
+	size_t blocks = 0, done = 0;
 
 	memset(&g->cyc, 0, sizeof(g->cyc));
 	g->drv->io->select(g->drv, g->dev);
+	for (int t = 0; t < MB_TABLE_COUNT; t++)
+		blocks += g->plans[t].n_blocks;
 	for (int t = 0; t < MB_TABLE_COUNT; t++) {
 		struct mb_table_plan *tp = &g->plans[t];
 
-		for (size_t b = 0; b < tp->n_blocks; b++)
+		for (size_t b = 0; b < tp->n_blocks; b++) {
 			read_range(g, t, tp, tp->blocks[b].first, tp->blocks[b].n);
+			hand_block(g, tp, &tp->blocks[b], &n_readings, &n_texts, ++done == blocks);
+		}
 	}
 	return g->cyc.fail_quality ? -EIO : 0;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "mb-driver.h"
 
@@ -203,23 +204,60 @@ static void device_down(struct mb_driver *drv, struct mb_device *dev, const stru
 	dev->next_try_us = now + dev->backoff_us;
 }
 
-static void submit_group(struct mb_group *g)
+/*
+ * Submits what the running cycle of G made final up to N_READINGS reading
+ * slots and N_TEXTS text slots, past what was submitted before.
+ */
+static void submit_ready(struct mb_group *g, uint32_t n_readings, uint32_t n_texts)
 {
 	struct mb_driver *drv = g->drv;
 	const struct m2m_host_api *api = drv->api;
 	int r = 0;
 
-	if (g->n_readings)
-		r = api->submit(drv->host, g->readings, g->n_readings);
-	for (size_t i = 0; i < g->n_texts && r >= 0; i++) {
+	if (n_readings > g->handed_readings)
+		r = api->submit(drv->host, g->readings + g->handed_readings,
+		                n_readings - g->handed_readings);
+	for (uint32_t i = g->handed_texts; i < n_texts && r >= 0; i++) {
 		const struct mb_text *t = &g->texts[i];
 
 		r = api->submit_text(drv->host, t->point, t->ts_us, t->value, t->quality, t->detail);
 	}
+	if (n_readings == g->handed_readings && n_texts == g->handed_texts)
+		return;
+	g->handed_readings = n_readings;
+	g->handed_texts = n_texts;
 	if (r < 0 && !drv->submit_failed)
 		api->log(drv->host, M2M_LOG_WARNING, "submitting readings of \"%s\" failed: %s",
 		         g->dev->name, strerror(-r));
 	drv->submit_failed = r < 0;
+}
+
+/*
+ * The bus thread finished a block of a cycle that goes on: its readings go
+ * to the core now, while the next block is read, instead of waiting for
+ * the whole cycle (a cycle of 80 blocks takes tens of milliseconds).
+ */
+void mb_poll_wake(m2m_io *io, int events, void *arg)
+{
+	struct mb_driver *drv = arg;
+	uint64_t count;
+
+	(void)io;
+	(void)events;
+	/* One read takes every wake-up so far; the counts say what is ready. */
+	if (read(drv->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		return;
+	if (!drv->running)
+		return;
+	for (size_t i = 0; i < drv->n_groups; i++) {
+		struct mb_group *g = &drv->groups[i];
+		uint64_t ready;
+
+		if (!g->busy)
+			continue;
+		ready = atomic_load_explicit(&g->ready, memory_order_acquire);
+		submit_ready(g, (uint32_t)(ready >> 32), (uint32_t)ready);
+	}
 }
 
 void mb_poll_done(int status, void *arg)
@@ -246,7 +284,8 @@ void mb_poll_done(int status, void *arg)
 		apply_splits(g);
 	if (!drv->running)
 		return;
-	submit_group(g);
+	/* The rest of the cycle: every slot is final once the work has returned. */
+	submit_ready(g, (uint32_t)g->n_readings, (uint32_t)g->n_texts);
 
 	/*
 	 * Online takes an answer that passed every check; a device that only
@@ -347,6 +386,9 @@ void mb_poll_tick(m2m_timer *timer, void *arg)
 		dev->probing = g->probe = true;
 	}
 	g->busy = true;
+	/* The group is ours until bus_submit() hands it over (its lock orders these). */
+	g->handed_readings = g->handed_texts = 0;
+	atomic_store_explicit(&g->ready, 0, memory_order_relaxed);
 	r = drv->api->bus_submit(drv->bus, 0, mb_poll_work, mb_poll_done, g);
 	if (r < 0) {
 		g->busy = false;

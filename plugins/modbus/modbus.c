@@ -12,7 +12,11 @@
  *
  * Ownership between the threads is by hand-off: a group's plan, readings
  * and cycle results belong to the bus thread from bus_submit() until the
- * done callback runs, and to the loop thread otherwise. A group whose last
+ * done callback runs, and to the loop thread otherwise, with one exception
+ * that keeps latency low: after each block but the last, the bus thread
+ * hands that block's readings (a run of slots) back with a release store
+ * of a counter and wakes the loop through an eventfd, and the loop submits
+ * them while the next block is read (mb_poll_wake). A group whose last
  * cycle is still queued or running skips its tick (and counts it), so work
  * never piles up behind a slow device. Writes go to the head of the bus
  * queue (M2M_BUS_URGENT).
@@ -27,10 +31,44 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "mb-driver.h"
 
 static void mb_stop(void *driver);
+
+/*
+ * The bus thread's way to wake the loop after each block (see
+ * mb_poll_wake). Without it readings still arrive, at the cycle's end, so
+ * a failure is logged and not fatal.
+ */
+static void open_wake(struct mb_driver *drv)
+{
+	const struct m2m_host_api *api = drv->api;
+	int r;
+
+	if (drv->wake_fd < 0) {
+		drv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (drv->wake_fd < 0) {
+			api->log(drv->host, M2M_LOG_WARNING,
+			         "eventfd failed (%s): readings wait for the end of each cycle",
+			         strerror(errno));
+			return;
+		}
+	}
+	r = api->io_start(drv->host, drv->wake_fd, M2M_IO_READ, mb_poll_wake, drv, &drv->wake_io);
+	if (r < 0) {
+		drv->wake_io = NULL;
+		api->log(drv->host, M2M_LOG_WARNING,
+		         "watching the wake-up fd failed (%s): readings wait for the end of each cycle",
+		         strerror(-r));
+		/* The bus thread reads wake_fd only while work runs, and none does now. */
+		close(drv->wake_fd);
+		drv->wake_fd = -1;
+	}
+}
 
 static int mb_start(void *driver)
 {
@@ -59,6 +97,7 @@ static int mb_start(void *driver)
 			return r;
 		}
 	}
+	open_wake(drv);
 	drv->running = true;
 	for (size_t i = 0; i < drv->n_devices; i++) {
 		struct mb_device *dev = &drv->devices[i];
@@ -94,6 +133,9 @@ static void mb_stop(void *driver)
 		drv->api->timer_stop(drv->groups[i].timer);
 		drv->groups[i].timer = NULL;
 	}
+	if (drv->wake_io)
+		drv->api->io_stop(drv->wake_io);
+	drv->wake_io = NULL;
 	drv->running = false;
 	/* The host closes the bus after stop(); a later start() opens it again. */
 	drv->bus = NULL;
@@ -118,6 +160,8 @@ void mb_free(struct mb_driver *drv)
 	mb_stop(drv);
 	/* Every bus callback has run: the bus thread is done with the context. */
 	drv->io->close(drv);
+	if (drv->wake_fd >= 0)
+		close(drv->wake_fd);
 	for (size_t i = 0; i < drv->n_groups; i++) {
 		for (int t = 0; t < MB_TABLE_COUNT; t++)
 			plan_free(&drv->groups[i].plans[t]);

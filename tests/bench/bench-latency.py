@@ -24,7 +24,10 @@ runs: N = 1,000 through the durable outbox at the default commit interval
 The machine is shared: the baseline is measured in the same run, figures
 are printed, never asserted.
 
-    M2M_BUILD_ROOT=build /usr/bin/python3 tests/bench/bench-latency.py [SECONDS]
+    M2M_BUILD_ROOT=$PWD/build /usr/bin/python3 tests/bench/bench-latency.py [SECONDS]
+
+(an absolute build path: m2md resolves the control socket's relative path
+against the config's directory, which would pass the 92-byte limit).
 """
 
 import bisect

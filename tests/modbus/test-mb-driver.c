@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stddef.h>
 
 #include "fake-host.h"
@@ -43,6 +44,16 @@ struct script {
 	size_t n_seen;
 	int selected;          /* unit id of the last select */
 	int opens, closes;
+	/*
+	 * Plays the loop thread between two requests of a cycle: before each
+	 * request, HOST delivers the driver's wake-up watch when its fd is
+	 * readable, as the loop would while the bus thread waits for the
+	 * answer, and what was submitted by then is noted in submitted[] and
+	 * texts[].
+	 */
+	m2m_host *host;
+	size_t submitted[256], texts[256];
+	size_t fail_after;     /* when not 0: requests past this many time out */
 };
 
 static struct script *script_of(struct mb_driver *drv)
@@ -76,10 +87,21 @@ static int s_request(struct mb_driver *drv, const struct mb_device *mdev,
 	ASSERT(mdev->unit_id >= 1 && mdev->unit_id <= 3);
 	d = &s->dev[mdev->unit_id];
 	ASSERT(s->n_seen < sizeof(s->seen) / sizeof(s->seen[0]));
+	if (s->host) {
+		struct pollfd pfd = { .fd = drv->wake_fd, .events = POLLIN };
+
+		/* The loop wakes only when the bus thread said so. */
+		if (poll(&pfd, 1, 0) == 1)
+			fake_host_io_fire(s->host, fake_host_io(s->host, drv->wake_fd), M2M_IO_READ);
+		s->submitted[s->n_seen] = s->host->n_readings;
+		s->texts[s->n_seen] = s->host->n_texts;
+	}
 	s->seen[s->n_seen++] = (struct seen){ mdev->unit_id, rq->fc, rq->addr, rq->count };
 	(*requests)++;
 	if (d->fail)
 		return d->fail;
+	if (s->fail_after && s->n_seen > s->fail_after)
+		return -ETIMEDOUT;
 	for (int i = 0; i < rq->count; i++)
 		if (d->bad[rq->addr + i])
 			return -EMBXILADD;
@@ -467,6 +489,86 @@ static void test_group_stats(void)
 	fake_host_free(h);
 }
 
+/*
+ * Each block's readings reach the host as soon as the block is read, before
+ * the next request goes out, while the cycle goes on; a cycle that fails
+ * half-way has submitted its good blocks and ends with the rest bad.
+ */
+static void test_per_block(void)
+{
+	m2m_host *h = fake_host_new();
+	struct script *s = script_new();
+	struct mb_driver *drv = create(h, fake_host_api(1), DEV(
+		"{\"name\":\"c\",\"table\":\"coil\",\"address\":3},"
+		"{\"name\":\"a\",\"table\":\"holding_register\",\"address\":0},"
+		"{\"name\":\"a1\",\"table\":\"holding_register\",\"address\":1},"
+		"{\"name\":\"sn\",\"table\":\"holding_register\",\"address\":100,"
+		" \"type\":\"string\",\"length\":4,\"kind\":\"string\"},"
+		"{\"name\":\"b\",\"table\":\"holding_register\",\"address\":200}"), s);
+	uint32_t c = fake_host_point(h, "dev/c"), a = fake_host_point(h, "dev/a");
+	uint32_t b = fake_host_point(h, "dev/b");
+	size_t base;
+
+	s->dev[1].coils[3] = 1;
+	s->dev[1].regs[0] = 11;
+	s->dev[1].regs[200] = 22;
+	ASSERT_OK(mb_encode_string("AB12", 4, MB_ABCD, &s->dev[1].regs[100]));
+	/* The loop runs between requests, the bus only when the test says. */
+	h->bus_inline = false;
+	s->host = h;
+	ASSERT_OK(mb_driver_ops.start(drv));
+	ASSERT(fake_host_io(h, drv->wake_fd));
+	fake_host_advance(h, 0);
+	ASSERT_EQ(h->n_work, 1); /* one work item per cycle, as before */
+	ASSERT_EQ(fake_host_bus_run(h, 1), 1);
+	/* Coil 3; registers 0..1; the string at 100; register 200. */
+	ASSERT_EQ(s->n_seen, 4);
+	ASSERT_EQ(s->submitted[0], 0);
+	ASSERT_EQ(s->submitted[1], 1); /* the coil, before registers 0..1 were read */
+	ASSERT_EQ(h->readings[0].point, c);
+	ASSERT_DOUBLE_EQ(h->readings[0].value, 1, 0);
+	ASSERT_EQ(s->submitted[2], 3); /* then 0..1, before the string */
+	ASSERT_EQ(h->readings[1].point, a);
+	ASSERT_DOUBLE_EQ(h->readings[1].value, 11, 0);
+	ASSERT_EQ(s->texts[2], 0);
+	ASSERT_EQ(s->submitted[3], 3); /* the string block holds no reading... */
+	ASSERT_EQ(s->texts[3], 1);     /* ...but its text went before 200 was read */
+	ASSERT_STR_EQ(h->texts[0].text, "AB12");
+	/* The last block comes with the done callback: each reading once. */
+	ASSERT_EQ(h->n_readings, 4);
+	ASSERT_EQ(h->readings[3].point, b);
+	ASSERT_DOUBLE_EQ(h->readings[3].value, 22, 0);
+	ASSERT_EQ(fake_host_count(h, a), 1);
+	ASSERT_EQ(h->submits, 3);
+	ASSERT_EQ(fake_host_state(h, "dev")->state, M2M_DEVICE_ONLINE);
+
+	/* A cycle that times out after its first block: good first, the rest bad. */
+	s->n_seen = 0;
+	s->fail_after = 1; /* the coil answers, then the device goes silent */
+	base = h->n_readings;
+	fake_host_advance(h, 1000 * 1000);
+	ASSERT_EQ(fake_host_bus_run(h, 1), 1);
+	ASSERT_EQ(s->n_seen, 2); /* the timeout ends the cycle's requests */
+	ASSERT_EQ(s->submitted[1], base + 1);
+	ASSERT_EQ(h->readings[base].point, c);
+	ASSERT_EQ(h->readings[base].quality, M2M_QUALITY_GOOD);
+	ASSERT_EQ(h->n_readings, base + 4);
+	ASSERT_EQ(fake_host_reading(h, a)->quality, M2M_QUALITY_TIMEOUT);
+	ASSERT_EQ(fake_host_reading(h, b)->quality, M2M_QUALITY_TIMEOUT);
+	ASSERT_EQ(h->n_texts, 2);
+	ASSERT_EQ(h->texts[1].quality, M2M_QUALITY_TIMEOUT);
+	ASSERT_EQ(fake_host_state(h, "dev")->state, M2M_DEVICE_OFFLINE);
+	/* A wake-up after the cycle ended submits nothing twice. */
+	fake_host_io_fire(h, fake_host_io(h, drv->wake_fd), M2M_IO_READ);
+	ASSERT_EQ(h->n_readings, base + 4);
+
+	mb_driver_ops.stop(drv);
+	ASSERT(fake_host_io(h, drv->wake_fd) == NULL);
+	mb_driver_ops.destroy(drv);
+	free(s);
+	fake_host_free(h);
+}
+
 /* A write's completion, for each way it can end. */
 static void test_write(void)
 {
@@ -560,6 +662,7 @@ int main(void)
 	RUN_TEST(test_never_online);
 	RUN_TEST(test_split);
 	RUN_TEST(test_group_stats);
+	RUN_TEST(test_per_block);
 	RUN_TEST(test_write);
 	return 0;
 }
