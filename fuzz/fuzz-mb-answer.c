@@ -158,7 +158,7 @@ static cJSON *make_config(const struct layout *l) {
 	pts = cJSON_AddArrayToObject(dev, "points");
 	for (size_t i = 0; i < l->n; i++) {
 		cJSON *p = cJSON_CreateObject();
-		char name[16];
+		char name[24]; /* "p" and any size_t */
 
 		snprintf(name, sizeof(name), "p%zu", i);
 		cJSON_AddStringToObject(p, "name", name);
