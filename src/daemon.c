@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "driver.h"
@@ -15,6 +14,7 @@
 #include "host-api.h"
 #include "log.h"
 #include "m2m-build.h"
+#include "notify.h"
 #include "pidlock.h"
 #include "util.h"
 
@@ -430,8 +430,23 @@ static void on_stats(uv_timer_t *t) {
 	lag_window_reset(&d->lag);
 }
 
+/*
+ * Tells the service manager STATE. A failure is logged once: a manager that
+ * never hears READY=1 kills the service at its start timeout, and the log
+ * must say why.
+ */
+static void notify(struct daemon *d, const char *state) {
+	int r = notify_send(state);
+
+	if (r < 0 && !d->notify_failed) {
+		d->notify_failed = true;
+		log_warning("cannot notify the service manager at $NOTIFY_SOCKET (%s): %s",
+		            getenv("NOTIFY_SOCKET"), m2m_strerror(r));
+	}
+}
+
 static void on_watchdog(uv_timer_t *t) {
-	sd_notify(0, "WATCHDOG=1");
+	notify(t->data, "WATCHDOG=1");
 }
 
 static void notify_status(struct daemon *d) {
@@ -439,7 +454,7 @@ static void notify_status(struct daemon *d) {
 
 	if (metrics_line(d->core.metrics, "STATUS={m2md_drivers_running} of {m2md_drivers} drivers running",
 	                 line, sizeof(line)) >= 0)
-		sd_notify(0, line);
+		notify(d, line);
 }
 
 static void retire_done(struct daemon *d);
@@ -560,7 +575,7 @@ static void finish_reload(struct daemon *d) {
 		if (d->core.store)
 			store_put_event(d->core.store, &e);
 	}
-	sd_notify(0, "READY=1");
+	notify(d, "READY=1");
 	notify_status(d);
 	if (d->reload_again && !d->core.stopping) {
 		d->reload_again = false;
@@ -605,7 +620,7 @@ static void reload(struct daemon *d) {
 		d->reload_again = true;
 		return;
 	}
-	sd_notify(0, "RELOADING=1");
+	notify(d, "RELOADING=1");
 	log_notice("reloading configuration from %s", d->config_path);
 	err = load_validated(d, &l, &error);
 	if (err < 0) {
@@ -617,7 +632,7 @@ static void reload(struct daemon *d) {
 		if (d->core.store)
 			store_put_event(d->core.store, &e);
 		free(error);
-		sd_notify(0, "READY=1");
+		notify(d, "READY=1");
 		return;
 	}
 	/* Storage and the control socket stay open across a reload; their settings need a restart. */
@@ -706,7 +721,7 @@ fail:
 	free(error);
 	free(matched);
 	loaded_done(&l);
-	sd_notify(0, "READY=1");
+	notify(d, "READY=1");
 }
 
 static void on_sighup(uv_signal_t *s, int signum) {
@@ -745,7 +760,7 @@ static void on_stop_signal(uv_signal_t *s, int signum) {
 		d->stop_running += drv->state == DRIVER_RUNNING;
 	d->core.stopping = true;
 	log_notice("received %s, stopping", strsignal(signum));
-	sd_notify(0, "STOPPING=1");
+	notify(d, "STOPPING=1");
 	while ((drv = d->pending)) {
 		d->pending = drv->next;
 		driver_discard(drv);
@@ -933,7 +948,11 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 		uv_unref((uv_handle_t *)&d->stats_timer);
 	}
 	/* The watchdog is fed from the loop thread, so a stuck loop stops feeding it. */
-	if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec >= 2000) {
+	err = notify_watchdog_usec(&wd_usec);
+	if (err < 0)
+		log_warning("ignoring WATCHDOG_USEC=%s: not a positive number of microseconds",
+		            getenv("WATCHDOG_USEC"));
+	if (err > 0 && wd_usec >= 2000) {
 		uv_timer_start(&d->watchdog_timer, on_watchdog, wd_usec / 2000, wd_usec / 2000);
 		uv_unref((uv_handle_t *)&d->watchdog_timer);
 	}
@@ -942,7 +961,7 @@ int daemon_run(const char *path, const char *confd_dir, int log_level_override) 
 		driver_start(drv);
 	log_notice("m2md %s started: gateway \"%s\", %zu driver(s), database %s", M2M_VERSION,
 	           d->settings.gateway_id, d->settings.n_drivers, d->settings.store_path);
-	sd_notify(0, "READY=1");
+	notify(d, "READY=1");
 	notify_status(d);
 
 	uv_run(d->core.loop, UV_RUN_DEFAULT);

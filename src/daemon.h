@@ -47,6 +47,7 @@ struct daemon {
 
 	uv_signal_t sig_term, sig_int, sig_hup;
 	uv_timer_t stats_timer, watchdog_timer, shutdown_timer;
+	bool notify_failed; /* a notification failed and was logged */
 	struct loop_lag lag;
 	struct module_slot mods[CORE_SINKS_MAX]; /* the module table's entries, in its order */
 	size_t n_mods;
