@@ -79,7 +79,7 @@ _public = None
 
 
 def public_build():
-    """A copy of m2md, m2mctl and the plugins in a directory every user may
+    """A copy of m2md, its parser, m2mctl and the plugins in a directory every user may
     traverse, for tests that run them as another user: the build tree may
     sit below a private directory (a clone made in `mktemp -d` is 0700).
     Made once per test process and removed at its exit."""
@@ -92,7 +92,8 @@ def public_build():
         os.chmod(os.path.join(d, "plugins"), 0o755)
         for f in glob.glob(os.path.join(PLUGIN_DIR, "*.so")):
             shutil.copy2(f, os.path.join(d, "plugins"))
-        for f in (M2MD, os.path.join(BUILD, "src", "m2mctl")):
+        # m2md runs the configuration parser beside it (src/config-toml-exec.c).
+        for f in (M2MD, os.path.join(BUILD, "src", "m2mctl"), os.path.join(BUILD, "src", "m2md-toml")):
             shutil.copy2(f, d)
         _public = d
     return _public
