@@ -25,13 +25,7 @@ plugin_dir = "%s"
 path = "%s/m2md.db"
 [control]
 socket = "%s/m2md.sock"
-[drivers.sim]
-plugin = "sim"
-[[drivers.sim.points]]
-name = "line/p1"
-signal = "ramp"
-interval = "100ms"
-'''
+''' + SIM.replace("%", "%%")
 
 
 def needed(binary):
