@@ -147,6 +147,8 @@ int ble_raw_order_parse(const char *name, enum ble_raw_order *out);
 int ble_raw_type_parse(const char *name, enum ble_raw_type *out);
 /* Bytes a value of TYPE occupies. */
 size_t ble_raw_type_size(enum ble_raw_type type);
+/* True when ORDER applies to TYPE (24-bit values: ABCD and DCBA only). */
+bool ble_raw_order_valid(enum ble_raw_type type, enum ble_raw_order order);
 
 struct ble_raw_field {
 	const char *name;         /* the field name emitted */
@@ -179,6 +181,7 @@ int ble_adv_decode(enum ble_format fmt, const struct ble_adv *adv, const struct 
 
 /*
  * Decodes raw field F from DATA (LEN bytes), e.g. a GATT characteristic
- * value (F's source is then ignored). -EBADMSG when DATA is too short.
+ * value (F's source is then ignored). -EBADMSG when DATA is too short or
+ * the value is a NaN or an infinity; -EINVAL for a bad type, order or bit.
  */
 int ble_raw_value(const struct ble_raw_field *f, const uint8_t *data, size_t len, double *out);
