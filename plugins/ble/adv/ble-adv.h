@@ -91,7 +91,8 @@ int ble_key_parse(const char *text, struct ble_key *out);
 /*
  * Per device: what was last seen, for de-duplication and replay
  * protection. Zero-initialised means "nothing seen". The decoder updates
- * it only when it emits values.
+ * it only for a packet that decoded (not on a failure, not for a
+ * duplicate).
  */
 struct ble_dev_state {
 	bool has_seq;
