@@ -17,7 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One advertisement, as BlueZ reports it. The data pointers are borrowed. */
+/*
+ * One advertisement, as BlueZ reports it on org.bluez.Device1: Address
+ * (ble_addr_parse), RSSI, ManufacturerData (a{qv}: company id to bytes)
+ * and ServiceData (a{sv}: UUID string, ble_uuid_parse, to bytes). The data
+ * pointers are borrowed for the call; entries beyond the 8 of each kind
+ * are not looked at.
+ */
 #define BLE_ADV_MAX_MFR 8
 #define BLE_ADV_MAX_SVC 8
 struct ble_adv {
