@@ -154,6 +154,51 @@ static void test_bthome_objects(void) {
 	bthome_one("f00100", "device_type_id", 1);
 }
 
+/*
+ * Every object id of the specification at its size, and no other: each id
+ * with zero bytes, then a battery object that must read 97 % (a wrong size
+ * shifts it); every id not listed fails.
+ */
+static void test_bthome_sizes(void) {
+	static const struct {
+		uint8_t size;
+		const char *ids;
+	} sizes[] = {
+		{1, "00 01 09 0f 10 11 15 16 17 18 19 1a 1b 1c 1d 1e 1f 20 21 22 23 24 25 26 27 28 29 2a 2b 2c 2d"
+		    " 2e 2f 3a 46 57 58 59 60 64"},
+		{2, "02 03 06 07 08 0c 0d 0e 12 13 14 3c 3d 3f 40 41 43 44 45 47 48 49 4a 51 52 56 5a 5d 5e 5f 61 f0"},
+		{3, "04 05 0a 0b 42 4b f2"},
+		{4, "3e 4c 4d 4e 4f 50 55 5b 5c 62 63 f1"},
+	};
+	bool listed[256] = {false};
+	char line[64];
+	struct got g;
+
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		for (const char *p = sizes[i].ids; *p; p += p[2] ? 3 : 2) {
+			unsigned id = (unsigned)strtoul(p, NULL, 16);
+			int r;
+
+			listed[id] = true;
+			snprintf(line, sizeof(line), "svc=fcd2:40%02x%.*s0161", id, 2 * sizes[i].size, "00000000");
+			r = decode(BLE_FMT_BTHOME, line, NULL, NULL, &g);
+			ASSERT_EQ(r, id == 0x00 ? 1 : id == 0x3c ? 3 : 2);
+			ASSERT(strncmp(g.v[r - 1].field, "battery", 7) == 0);
+			ASSERT_DOUBLE_EQ(g.v[r - 1].value, 97, 0);
+		}
+	/* text and raw: a length byte, then that many bytes */
+	ASSERT_EQ(decode(BLE_FMT_BTHOME, "svc=fcd2:405300540201020161", NULL, NULL, &g), 3);
+	ASSERT_STR_EQ(text(&g, "text"), "");
+	ASSERT_NUM(&g, "battery", 97);
+	listed[0x53] = listed[0x54] = true;
+	for (unsigned id = 0; id < 256; id++) {
+		if (listed[id])
+			continue;
+		snprintf(line, sizeof(line), "svc=fcd2:40%02x000000000161", id);
+		ASSERT_EQ(decode(BLE_FMT_BTHOME, line, NULL, NULL, &g), -EBADMSG);
+	}
+}
+
 static void test_bthome_text_events(void) {
 	struct got g;
 
@@ -739,6 +784,7 @@ static void test_too_many(void) {
 
 int main(void) {
 	RUN_TEST(test_bthome_objects);
+	RUN_TEST(test_bthome_sizes);
 	RUN_TEST(test_bthome_text_events);
 	RUN_TEST(test_bthome_spec_examples);
 	RUN_TEST(test_bthome_packet_id);
