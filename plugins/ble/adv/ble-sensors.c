@@ -88,12 +88,18 @@ static int put_xiaomi(struct ble_dec_args *a, struct ble_sink *s, const struct x
 	return r < 0 ? -EBADMSG : 0;
 }
 
+/*
+ * The service data of a LEN-byte format; the other format's length is "not
+ * this format": the pvvx firmware can send both formats in turn.
+ */
 static const struct ble_svc *xiaomi_data(struct ble_sink *s, const struct ble_adv *adv, size_t len,
                                          const char *name, int *ret) {
 	const struct ble_svc *sv = ble_find_svc16(adv, BLE_UUID_ENVIRONMENTAL);
 
 	if (!sv)
 		*ret = ble_fail(s, -ENOMSG, "no service data of UUID 0x181a");
+	else if (sv->len != len && (sv->len == 13 || sv->len == 15))
+		*ret = ble_fail(s, -ENOMSG, "%s data, not %s", sv->len == 13 ? "ATC1441" : "pvvx", name);
 	else if (sv->len != len)
 		*ret = ble_fail(s, -EBADMSG, "%s data of %zu bytes (needs %zu)", name, sv->len, len);
 	else
