@@ -113,7 +113,7 @@ struct ble_dev_state {
 /*
  * Receives each value: FIELD is a fixed name (docs/ble-decoders.md) or the
  * raw field's name; TEXT is NULL for a number, else the text reading (then
- * VALUE is 0).
+ * VALUE is 0). Both are valid only during the call.
  */
 typedef void ble_emit_fn(void *ctx, const char *field, double value, const char *text);
 
