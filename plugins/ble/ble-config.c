@@ -433,8 +433,8 @@ static void declare_stats(struct ble_driver *drv)
 	const struct m2m_host_api *api = drv->api;
 	m2m_host *host = drv->host;
 
-	m2m_stat_slot_declare(&drv->st_adverts, api, host, "adverts", NULL, M2M_STAT_COUNTER,
-	                      "advertisement reports BlueZ sent for any device");
+	m2m_stat_slot_declare(&drv->st_adverts, api, host, "reports", NULL, M2M_STAT_COUNTER,
+	                      "advertisement reports BlueZ sent, of any device");
 	m2m_stat_slot_declare(&drv->st_unknown, api, host, "unknown_adverts", NULL, M2M_STAT_COUNTER,
 	                      "advertisement reports of devices not configured");
 	m2m_stat_slot_declare(&drv->st_filters, api, host, "discovery_filters", NULL, M2M_STAT_COUNTER,

@@ -251,7 +251,12 @@ static bool ours(struct ble_driver *drv, const char *path)
 	return strncmp(path, drv->adapter_path, n) == 0 && path[n] == '/';
 }
 
-static void adapter_props(struct ble_driver *drv, const struct ble_dbus_props *p, bool added)
+/*
+ * ADDED: the adapter object is new to us (the object list or InterfacesAdded);
+ * SIGNAL: it came by a signal, so no setup call of ours is waiting for it.
+ */
+static void adapter_props(struct ble_driver *drv, const struct ble_dbus_props *p, bool added,
+                          bool signal)
 {
 	char why[128];
 
@@ -286,7 +291,7 @@ static void adapter_props(struct ble_driver *drv, const struct ble_dbus_props *p
 			arm_discovery(drv);
 		}
 	}
-	if (added && drv->powered && !drv->discovery_ours && !drv->setup_slot)
+	if (added && signal && drv->powered && !drv->discovery_ours)
 		arm_discovery(drv);
 }
 
@@ -300,7 +305,7 @@ static int object_iface(struct ble_driver *drv, const char *path, const char *if
 	if (strcmp(iface, BLUEZ_ADAPTER) == 0 && strcmp(path, drv->adapter_path) == 0) {
 		r = ble_dbus_read_props(m, &p);
 		if (r >= 0)
-			adapter_props(drv, &p, true);
+			adapter_props(drv, &p, true, advert);
 		return r;
 	}
 	if (ours(drv, path) && strcmp(iface, BLUEZ_DEVICE) == 0) {
@@ -558,7 +563,7 @@ static int on_properties_changed(sd_bus_message *m, void *userdata, sd_bus_error
 		return 0;
 	if (strcmp(iface, BLUEZ_ADAPTER) == 0 && strcmp(path, drv->adapter_path) == 0) {
 		if (ble_dbus_read_props(m, &p) >= 0)
-			adapter_props(drv, &p, false);
+			adapter_props(drv, &p, false, true);
 	} else if (strcmp(iface, BLUEZ_DEVICE) == 0 && ours(drv, path)) {
 		if (ble_dbus_read_props(m, &p) >= 0)
 			device_props(drv, path, &p, true);
