@@ -52,7 +52,56 @@ def answer(table, max_gap, max_count, start, points, replies):
 # down for the rest of the cycle), another exception, an answer.
 EXC02, TIMEOUT, EXC04, OK = 0, 1, 2, 3
 
+def adv(addr, *sections, key=None, raw=()):
+    """fuzz-ble-adv: flags, [key], address, raw fields, then (type, id, data) sections:
+    type 0 service data of a 16-bit UUID, 1 of a 128-bit UUID, 2 manufacturer data."""
+    out = bytes([1 if key else 0]) + (bytes.fromhex(key) if key else b"") + bytes.fromhex(addr.replace(":", ""))
+    out += bytes([len(raw)]) + b"".join(raw)
+    for type_, id_, data in sections:
+        out += bytes([type_]) + (bytes.fromhex(id_) if type_ == 1 else struct.pack(">H", id_))
+        out += bytes([len(data)]) + data
+    return out
+
+
+def raw_field(source, ident, offset, type_, order, bit=0, scaled=False):
+    """One raw field of fuzz-ble-adv: source (0 manufacturer, 1 service), its id, where, what."""
+    return bytes([source | (2 if scaled else 0)]) + struct.pack(">H", ident) + bytes([offset, type_, order | bit << 4])
+
+
+BTHOME_KEY = "231d39c1d7cc1ab1aee224cd096db932"
 seeds = {
+    "ble-adv": {
+        # The BTHome specification's examples: plaintext, then encrypted with its key.
+        "bthome-plain": adv("54:48:E6:8F:80:A5", (0, 0xFCD2, bytes.fromhex("4002ca0903bf13"))),
+        "bthome-encrypted": adv("54:48:E6:8F:80:A5", (0, 0xFCD2, bytes.fromhex("41a47266c95f730011223378237214")),
+                                key=BTHOME_KEY),
+        "bthome-encrypted-nokey": adv("54:48:E6:8F:80:A5",
+                                      (0, 0xFCD2, bytes.fromhex("4187b90011223372b0231f"))),
+        "bthome-plain-key": adv("54:48:E6:8F:80:A5", (0, 0xFCD2, bytes.fromhex("4400093a013c0103530548656c6c6f")),
+                                key=BTHOME_KEY),
+        "bthome-objects": adv("A4:C1:38:00:00:01", (0, 0xFCD2, bytes.fromhex(
+            "40000a0161020c0903bf1304138a0105138a140c020c2101451101530548656c6c6f540201025c02fbffff"
+            "62806967fff100010204f2000106"))),
+        # Ruuvi's data format 5 test vectors: valid, maximum, minimum, invalid.
+        "ruuvi-valid": adv("CB:B8:33:4C:88:4F", (2, 0x0499, bytes.fromhex("0512FC5394C37C0004FFFC040CAC364200CDCBB8334C884F"))),
+        "ruuvi-max": adv("CB:B8:33:4C:88:4F", (2, 0x0499, bytes.fromhex("057FFFFFFEFFFE7FFF7FFF7FFFFFDEFEFFFECBB8334C884F"))),
+        "ruuvi-min": adv("CB:B8:33:4C:88:4F", (2, 0x0499, bytes.fromhex("058001000000008001800180010000000000CBB8334C884F"))),
+        "ruuvi-invalid": adv("CB:B8:33:4C:88:4F", (2, 0x0499, bytes.fromhex("058000FFFFFFFF800080008000FFFFFFFFFFFFFFFFFFFFFF"))),
+        "atc1441": adv("A4:C1:38:11:22:33", (0, 0x181A, bytes.fromhex("A4C13811223300E130570B8612"))),
+        "pvvx": adv("A4:C1:38:11:22:33", (0, 0x181A, bytes.fromhex("33221138C1A4D108CC12860B571205"))),
+        "ibeacon": adv("00:11:22:33:44:55", (2, 0x004C, bytes.fromhex("0215E2C56DB5DFFB48D2B060D0F5A71096E000010002C5"))),
+        "eddystone-uid": adv("00:11:22:33:44:55", (0, 0xFEAA, bytes.fromhex("00E800112233445566778899AABBCCDDEEFF0000"))),
+        "eddystone-url": adv("00:11:22:33:44:55", (0, 0xFEAA, bytes.fromhex("10EB01676f6f676c6500"))),
+        "eddystone-tlm": adv("00:11:22:33:44:55", (0, 0xFEAA, bytes.fromhex("20000BB817800000010000002710"))),
+        # raw fields over manufacturer data and a 128-bit service UUID
+        "raw": adv("00:11:22:33:44:55", (2, 0x0969, bytes.fromhex("fa0063000041c80000")),
+                   (1, "6e400001b5a3f393e0a9e50e24dcca9e", bytes.fromhex("0002")),
+                   raw=(raw_field(0, 0x0969, 0, 3, 3, scaled=True), raw_field(0, 0x0969, 2, 0, 0, bit=1),
+                        raw_field(0, 0x0969, 5, 11, 0))),
+        # several formats in one advertisement
+        "mixed": adv("00:11:22:33:44:55", (2, 0x004C, bytes.fromhex("0215E2C56DB5DFFB48D2B060D0F5A71096E000010002C5")),
+                     (0, 0xFCD2, bytes.fromhex("4002ca09")), (0, 0x181A, bytes.fromhex("A4C13811223300E130570B8612"))),
+    },
     "mb-codec": {
         # The demo boiler's temperature: float32 21.5 in input registers 0-1.
         "float32-abcd": codec(FLOAT32, ABCD, 0, regs("f", 21.5)),

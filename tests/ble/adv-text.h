@@ -97,7 +97,7 @@ static inline int adv_from_text(const char *line, struct ble_adv *adv, uint8_t *
 struct got {
 	int n;
 	struct {
-		char field[48];
+		char field[128];
 		double value;
 		char text[520];
 		int is_text;

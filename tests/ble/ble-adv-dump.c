@@ -5,6 +5,7 @@
  *
  *   in:  FORMAT [key=HEX] addr=AA:BB:.. svc=UUID:HEX mfr=COMPANY:HEX
  *   out: RESULT<TAB>field=n:NUMBER<TAB>field=s:TEXT ...  (or RESULT<TAB>err=MESSAGE)
+ *        and <TAB>@id=s:ID when the format carries a stable id
  *
  * RESULT is ble_adv_decode's return value. Each address keeps its own
  * state (packet id, counter) for the whole run, as the plugin keeps it
@@ -43,7 +44,7 @@ int main(void) {
 	size_t n_devs = 0;
 
 	while (fgets(line, sizeof(line), stdin)) {
-		char *p = line, *sp = strchr(line, ' '), err[256];
+		char *p = line, *sp = strchr(line, ' '), err[256], id[BLE_STABLE_ID_MAX];
 		enum ble_format fmt;
 		struct ble_key key;
 		struct ble_adv adv;
@@ -74,6 +75,8 @@ int main(void) {
 		printf("%d", r);
 		if (r < 0)
 			printf("\terr=%s", err);
+		if (ble_adv_stable_id(fmt, &adv, id, sizeof(id)) == 0)
+			printf("\t@id=s:%s", id);
 		for (int i = 0; i < g.n; i++)
 			if (g.v[i].is_text)
 				printf("\t%s=s:%s", g.v[i].field, g.v[i].text);

@@ -650,6 +650,12 @@ static void test_raw_decode(void) {
 	ASSERT_EQ(decode_ex(BLE_FMT_RAW, "svc=6e400001-b5a3-f393-e0a9-e50e24dcca9e:000200", NULL, NULL, f + 2, 1,
 	                    &g, err), 1);
 	ASSERT_NUM(&g, "flow", 0x0200);
+	/* a long configured name comes out whole */
+	static const char long_name[] = "a_point_name_much_longer_than_any_of_the_decoders_own_field_names";
+	f[2].name = long_name;
+	ASSERT_EQ(decode_ex(BLE_FMT_RAW, "svc=6e400001-b5a3-f393-e0a9-e50e24dcca9e:000200", NULL, NULL, f + 2, 1,
+	                    &g, err), 1);
+	ASSERT_NUM(&g, long_name, 0x0200);
 }
 
 static void test_detect_and_names(void) {

@@ -12,8 +12,10 @@ usage: test_bthome_oracle.py BLE-ADV-DUMP
 import errno
 import os
 import random
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bleadv import close, mac_text, run_dump  # noqa: E402
 
 try:
     from cryptography.hazmat.primitives.ciphers.aead import AESCCM
@@ -65,16 +67,7 @@ def random_objects(rng):
 
 def line(key, mac, svc):
     k = f"key={key.hex()} " if key else ""
-    return f"bthome {k}addr={':'.join(f'{b:02X}' for b in mac)} svc=fcd2:{svc.hex()}"
-
-
-def parse(out):
-    fields = out.split("\t")
-    vals = {}
-    for f in fields[1:]:
-        name, _, v = f.partition("=")
-        vals[name] = v
-    return int(fields[0]), vals
+    return f"bthome {k}addr={mac_text(mac)} svc=fcd2:{svc.hex()}"
 
 
 def main():
@@ -116,21 +109,18 @@ def main():
         data, want = random_objects(rng)
         cases.append((line(None, rng.randbytes(6), b"\x40" + data), len(want), want))
 
-    inp = "".join(c[0] + "\n" for c in cases)
-    out = subprocess.run([dump], input=inp, capture_output=True, text=True, check=True).stdout.splitlines()
-    assert len(out) == len(cases), (len(out), len(cases))
+    answers = run_dump(dump, [c[0] for c in cases])
     checked = 0
-    for (inline, want_r, want), got in zip(cases, out):
-        r, vals = parse(got)
+    for (inline, want_r, want), (r, vals) in zip(cases, answers):
         if r != want_r:
-            sys.exit(f"FAIL {inline}: result {r}, want {want_r} ({got})")
+            sys.exit(f"FAIL {inline}: result {r}, want {want_r} ({vals})")
         if want is None:
             continue
         if len(vals) != len(want):
-            sys.exit(f"FAIL {inline}: {got}, want {want}")
+            sys.exit(f"FAIL {inline}: {vals}, want {want}")
         for name, v in want:
             g = vals.get(name, "")
-            if not g.startswith("n:") or abs(float(g[2:]) - v) > 1e-9 * (1 + abs(v)):
+            if not g.startswith("n:") or not close(float(g[2:]), v):
                 sys.exit(f"FAIL {inline}: {name} {g}, want {v}")
             checked += 1
     print(f"{len(cases)} packets, {checked} values agree with AES-CCM from python3-cryptography")

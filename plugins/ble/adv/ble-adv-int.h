@@ -19,8 +19,9 @@
 #define BLE_FIELD_MAX 40
 
 struct ble_value {
-	const char *base;       /* the fixed name, for counting repeats */
-	char name[BLE_FIELD_MAX];
+	const char *base;       /* the fixed name (or a raw field's), for counting repeats */
+	const char *name;       /* BASE, or REPEATED for a repeat */
+	char repeated[BLE_FIELD_MAX];
 	double value;
 	int text;               /* offset into the sink's text, or -1 for a number */
 };

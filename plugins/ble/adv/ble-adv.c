@@ -212,10 +212,12 @@ int ble_put(struct ble_sink *s, const char *base, bool repeat, double value, con
 			same += strcmp(s->v[i].base, base) == 0;
 	v = &s->v[s->n++];
 	v->base = base;
-	if (same)
-		snprintf(v->name, sizeof(v->name), "%s_%u", base, same + 1);
-	else
-		snprintf(v->name, sizeof(v->name), "%s", base);
+	v->name = base;
+	if (same) {
+		/* only the decoders' own names repeat, and they are short */
+		snprintf(v->repeated, sizeof(v->repeated), "%s_%u", base, same + 1);
+		v->name = v->repeated;
+	}
 	v->value = text ? 0 : value;
 	v->text = -1;
 	if (text) {

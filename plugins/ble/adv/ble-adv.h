@@ -17,7 +17,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One advertisement, as BlueZ reports it. The data pointers are borrowed. */
+/*
+ * One advertisement, as BlueZ reports it on org.bluez.Device1: Address
+ * (ble_addr_parse), RSSI, ManufacturerData (a{qv}: company id to bytes)
+ * and ServiceData (a{sv}: UUID string, ble_uuid_parse, to bytes). The data
+ * pointers are borrowed for the call; entries beyond the 8 of each kind
+ * are not looked at.
+ */
 #define BLE_ADV_MAX_MFR 8
 #define BLE_ADV_MAX_SVC 8
 struct ble_adv {
@@ -91,7 +97,8 @@ int ble_key_parse(const char *text, struct ble_key *out);
 /*
  * Per device: what was last seen, for de-duplication and replay
  * protection. Zero-initialised means "nothing seen". The decoder updates
- * it only when it emits values.
+ * it only for a packet that decoded (not on a failure, not for a
+ * duplicate).
  */
 struct ble_dev_state {
 	bool has_seq;
