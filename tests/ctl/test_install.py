@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""meson install into a DESTDIR puts every piece in its place: the daemon,
-m2mctl, the plugins (not writable by group or others), the plugin headers
+"""meson install into a DESTDIR puts every piece in its place: the daemon
+and its configuration parser, m2mctl, the plugins (not writable by group or others), the plugin headers
 and their pkg-config file, the unit, the sysusers and tmpfiles snippets and the
 example configuration; and what it installed works."""
 
@@ -41,6 +41,7 @@ def test_destdir_tree():
     libdir = at(o["libdir"])
     want = {
         at(o["sbindir"], "m2md"): 0o755,
+        at(o["libexecdir"], "m2md", "m2md-toml"): 0o755,
         at(o["bindir"], "m2mctl"): 0o755,
         os.path.join(libdir, "m2md", "plugins", "sim.so"): None,
         os.path.join(libdir, "m2md", "plugins", "modbus.so"): None,
@@ -63,7 +64,9 @@ def test_destdir_tree():
     for f in os.listdir(d(plugdir)) + [""]:
         m = stat.S_IMODE(os.stat(os.path.join(d(plugdir), f)).st_mode)
         check(m & 0o022 == 0, "%s/%s is not writable by group or others (%o)" % (plugdir, f, m))
-    check(sorted(os.listdir(d(plugdir))) == ["modbus.so", "sim.so"], "only the plugins in the plugin dir")
+    built = sorted(f for f in os.listdir(os.path.join(BUILD, "plugins")) if f.endswith(".so"))
+    check(sorted(os.listdir(d(plugdir))) == built, "only the plugins the build made in the plugin dir: %s, built %s"
+          % (sorted(os.listdir(d(plugdir))), built))
 
     # Nothing private is installed: the public headers are the contract (the ABI
     # and the plugin kit beside it).
