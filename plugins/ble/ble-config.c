@@ -458,6 +458,9 @@ static void declare_stats(struct ble_driver *drv)
 		                      "while a key is configured");
 		m2m_stat_slot_declare(&st->replays, api, host, "replays", dev->name, M2M_STAT_COUNTER,
 		                      "encrypted advertisements refused for a replayed counter");
+		m2m_stat_slot_declare(&st->other_frames, api, host, "other_frames", dev->name,
+		                      M2M_STAT_COUNTER, "advertisements in no form the device's format "
+		                      "reads (another frame type, or the wrong format configured)");
 	}
 }
 

@@ -75,7 +75,7 @@ struct ble_point {
 
 /* A device's statistics, declared at create. */
 struct ble_dev_stats {
-	struct m2m_stat_slot adverts, decoded, duplicates, decode_errors, auth_errors, replays;
+	struct m2m_stat_slot adverts, decoded, duplicates, decode_errors, auth_errors, replays, other_frames;
 };
 
 /* The connection to a device for GATT (ble-gatt.c). */
@@ -114,7 +114,7 @@ struct ble_device {
 	bool key_error;             /* an authentication failure is being reported */
 	bool has_rssi;
 	int16_t dec_rssi;           /* the last RSSI BlueZ reported */
-	uint64_t adverts, decoded, duplicates, decode_errors, auth_errors, replays;
+	uint64_t adverts, decoded, duplicates, decode_errors, auth_errors, replays, other_frames;
 	/* GATT, loop thread */
 	int link;                   /* enum ble_link */
 	char *path;                 /* the Device1 object path */

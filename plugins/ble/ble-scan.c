@@ -144,7 +144,16 @@ static void decode_failed(struct ble_driver *drv, struct ble_device *dev, int r,
 			         "refused (%llu so far): %s", dev->name, (unsigned long long)dev->replays, err);
 		break;
 	default:
-		/* -ENOMSG: another frame of the device (a beacon beside its sensor data). */
+		/*
+		 * -ENOMSG: another frame of the device (a beacon beside its sensor
+		 * data), or the wrong format configured: counted, and said once, so
+		 * that a device that never decodes shows why.
+		 */
+		count(&dev->st.other_frames, &dev->other_frames);
+		if (dev->other_frames == 1 && dev->decoded == 0)
+			api->log(drv->host, M2M_LOG_NOTICE, "device \"%s\": an advertisement in no form "
+			         "of format %s (another frame type, or is the device's format another?)",
+			         dev->name, ble_format_name(dev->fmt));
 		break;
 	}
 }
