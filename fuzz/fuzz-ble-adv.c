@@ -26,12 +26,15 @@
 
 struct count {
 	int n;
+	enum ble_format fmt;
 };
 
 static void check_value(void *ctx, const char *field, double value, const char *text) {
 	struct count *c = ctx;
 
 	FUZZ_ASSERT(field && field[0] && strlen(field) < 48);
+	/* The plugin refuses fields not listed: what a decoder emits must be listed. */
+	FUZZ_ASSERT(ble_format_field_known(c->fmt, field));
 	if (text)
 		FUZZ_ASSERT(strlen(text) <= 2 * 255 + 1 && value == 0);
 	else
@@ -41,7 +44,7 @@ static void check_value(void *ctx, const char *field, double value, const char *
 
 static int decode(enum ble_format fmt, const struct ble_adv *adv, const struct ble_key *key,
                   struct ble_dev_state *st, const struct ble_raw_field *raw, size_t n_raw) {
-	struct count c = {0};
+	struct count c = { .fmt = fmt };
 	char err[128];
 	int r = ble_adv_decode(fmt, adv, key, st, raw, n_raw, check_value, &c, err, sizeof(err));
 

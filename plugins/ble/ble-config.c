@@ -185,6 +185,12 @@ static int parse_point(struct ble_driver *drv, struct ble_device *dev, const cJS
 		p->raw.name = p->field;
 		return parse_raw_field(drv, obj, p);
 	}
+	/* A misspelt field would never get a value: refused now, not silent forever. */
+	if (!ble_format_field_known(dev->fmt, field))
+		return M2M_CFG_ERROR(drv, api->cfg_item(drv->host, obj, "field") ? key_item(drv, obj, "field")
+		                                                                 : key_item(drv, obj, "name"),
+		                     "format %s has no field '%s' (docs/ble-decoders.md lists each format's "
+		                     "fields; also rssi and last_seen)", ble_format_name(dev->fmt), field);
 	return 0;
 }
 

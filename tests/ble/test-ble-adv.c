@@ -40,6 +40,11 @@ static int decode_ex(enum ble_format fmt, const char *line, const char *key, str
 		ASSERT_EQ(g->n, r);
 	if (r < 0)
 		ASSERT(e[0]); /* every failure says why */
+	/* The plugin refuses a field not in the list: every emitted one must be in it. */
+	for (int i = 0; i < g->n; i++)
+		if (!ble_format_field_known(fmt, g->v[i].field))
+			TEST_FAIL("%s emitted \"%s\", which ble_format_field_known() does not list",
+			          ble_format_name(fmt), g->v[i].field);
 	if (err)
 		strcpy(err, e);
 	return r;

@@ -85,6 +85,8 @@ struct ble_dec_args {
 	struct ble_dev_state next;        /* the state after this packet, when it emits */
 };
 int ble_dec_bthome(struct ble_dec_args *a, struct ble_sink *s);
+/* Whether BASE (without a repetition suffix) is a value BTHome emits. */
+bool ble_bthome_field_known(const char *base);
 int ble_dec_ruuvi5(struct ble_dec_args *a, struct ble_sink *s);
 int ble_dec_atc1441(struct ble_dec_args *a, struct ble_sink *s);
 int ble_dec_pvvx(struct ble_dec_args *a, struct ble_sink *s);

@@ -199,6 +199,61 @@ int ble_fail(struct ble_sink *s, int code, const char *fmt, ...) {
 	return code;
 }
 
+/* What each decoder emits; BTHome's table is its own, and raw's names are the configuration's. */
+static const char *const fields_ruuvi5[] = {
+	"temperature", "humidity", "pressure", "acceleration_x", "acceleration_y", "acceleration_z",
+	"voltage", "tx_power", "movement_counter", "measurement_sequence", "mac", NULL,
+};
+static const char *const fields_xiaomi[] = {
+	"temperature", "humidity", "battery", "voltage", "flags", NULL,
+};
+static const char *const fields_ibeacon[] = { "present", "tx_power", "major", "minor", NULL };
+static const char *const fields_eddystone[] = {
+	"present", "tx_power", "url", "namespace", "instance", "eid", "battery_voltage", "temperature",
+	"adv_count", "uptime", NULL,
+};
+
+bool ble_format_field_known(enum ble_format fmt, const char *field) {
+	const char *const *names = NULL;
+	char base[64];
+	const char *us;
+
+	switch (fmt) {
+	case BLE_FMT_BTHOME:
+		/* "temperature_2" is the second temperature object of a packet. */
+		us = strrchr(field, '_');
+		if (us && us[1] >= '1' && us[1] <= '9' && strspn(us + 1, "0123456789") == strlen(us + 1) &&
+		    strcmp(us + 1, "1") != 0 && (size_t)(us - field) < sizeof(base)) {
+			memcpy(base, field, (size_t)(us - field));
+			base[us - field] = '\0';
+			if (ble_bthome_field_known(base))
+				return true;
+		}
+		return ble_bthome_field_known(field);
+	case BLE_FMT_RUUVI5:
+		names = fields_ruuvi5;
+		break;
+	case BLE_FMT_ATC1441:
+	case BLE_FMT_PVVX:
+		names = fields_xiaomi;
+		break;
+	case BLE_FMT_IBEACON:
+		names = fields_ibeacon;
+		break;
+	case BLE_FMT_EDDYSTONE:
+		names = fields_eddystone;
+		break;
+	case BLE_FMT_RAW:
+		return true;
+	case BLE_FMT_COUNT:
+		return false;
+	}
+	for (; names && *names; names++)
+		if (strcmp(*names, field) == 0)
+			return true;
+	return false;
+}
+
 int ble_put(struct ble_sink *s, const char *base, bool repeat, double value, const char *text, size_t tlen) {
 	struct ble_value *v;
 	unsigned same = 0;

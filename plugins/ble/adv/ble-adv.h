@@ -72,6 +72,15 @@ int ble_format_parse(const char *name, enum ble_format *out);
 const char *ble_format_name(enum ble_format fmt);
 
 /*
+ * Whether FMT can emit a value named FIELD (docs/ble-decoders.md), so that
+ * a misspelt field is refused when the configuration loads instead of
+ * never getting a value. BTHome's repeated objects ("temperature_2") count
+ * as their first; for BLE_FMT_RAW the configuration names the fields, so
+ * any name is one.
+ */
+bool ble_format_field_known(enum ble_format fmt, const char *field);
+
+/*
  * For scanning: which known format ADV is (never BLE_FMT_RAW), or -ENOMSG.
  * Looks at the markers only (UUID, company id, header bytes, length), not
  * at whether the payload then decodes.

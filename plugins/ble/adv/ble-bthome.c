@@ -187,6 +187,15 @@ static bool utf8_valid(const uint8_t *p, size_t n) {
 	return true;
 }
 
+bool ble_bthome_field_known(const char *base) {
+	if (strcmp(base, "dimmer_steps") == 0)
+		return true;
+	for (size_t i = 0; i < sizeof(objects) / sizeof(objects[0]); i++)
+		if (objects[i].name && objects[i].kind != OBJ_PACKET_ID && strcmp(objects[i].name, base) == 0)
+			return true;
+	return false;
+}
+
 static int put_event(struct ble_sink *s, const char *base, const char *const *names, size_t n,
                      uint8_t code) {
 	char unknown[8];

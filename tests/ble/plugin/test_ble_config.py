@@ -55,18 +55,23 @@ def test_config_errors():
     cases = [
         (device("ble", name="a", format="pvvx") + point("ble", name="temperature"),
          "needs either 'address'"),
-        (device("ble", name="a", address="A4:C1:38", format="pvvx") + point("ble", name="t"),
+        (device("ble", name="a", address="A4:C1:38", format="pvvx") + point("ble", name="temperature"),
          "expected an address"),
         (device("ble", name="a", address=ADDR, format="xiaomi") + point("ble", name="t"),
          "unknown format \"xiaomi\""),
-        (device("ble", name="a", id="x", format="pvvx") + point("ble", name="t"),
+        (device("ble", name="a", id="x", format="pvvx") + point("ble", name="temperature"),
          "carries no stable id"),
         (device("ble", name="a", address=ADDR, format="raw") + point("ble", name="t", offset=2),
          "needs 'source'"),
         (device("ble", name="a", address=ADDR, format="pvvx", stale="10s", offline="5s")
-         + point("ble", name="t"), "'offline' must not be shorter"),
-        (device("ble", name="a", address=ADDR, format="pvvx") + point("ble", name="t", register=1),
+         + point("ble", name="temperature"), "'offline' must not be shorter"),
+        (device("ble", name="a", address=ADDR, format="pvvx") + point("ble", name="temperature", register=1),
          "unknown key 'register'"),
+        # A misspelt field would never get a value.
+        (device("ble", name="a", address=ADDR, format="pvvx") + point("ble", name="temprature"),
+         "format pvvx has no field 'temprature'"),
+        (device("ble", name="a", address=ADDR, format="bthome") + point("ble", name="t", field="humid"),
+         "format bthome has no field 'humid'"),
     ]
     for body, want in cases:
         code, out, err = run_check(write_config(d, driver("ble") + body))
