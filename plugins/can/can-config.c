@@ -27,6 +27,7 @@
 
 #include <cJSON.h>
 #include <linux/can.h>
+#include <linux/can/j1939.h>
 
 #include "can-driver.h"
 
@@ -418,12 +419,12 @@ struct sel_opts {
 	bool text;
 	int64_t stale_us;      /* -1: from GenMsgCycleTime */
 	int64_t tx_cycle_us;
+	int source;            /* J1939 source address, -1: none given */
 };
 
-static struct can_rx *rx_for(struct can_driver *drv, const struct can_message *m,
+static struct can_rx *rx_for(struct can_driver *drv, const struct can_message *m, uint32_t key,
                              const char *device, size_t *ret_dev)
 {
-	uint32_t key = m->id | (m->extended ? CAN_EFF_FLAG : 0);
 	struct can_rx *rx;
 	struct can_device *d;
 	size_t di;
@@ -514,13 +515,29 @@ static int add_signal(struct can_driver *drv, const struct sel_opts *o,
 	const struct can_signal *s = &m->signals[index];
 	const char *device = o->device ? o->device : m->name;
 	const char *name = o->name ? o->name : s->name;
+	uint32_t key = m->id | (m->extended ? CAN_EFF_FLAG : 0);
 	struct can_sel *sels, *sel;
 	struct can_rx *rx;
-	char text_name[256];
+	char text_name[256], sa_device[8];
 	size_t di;
 	int r;
 
-	rx = rx_for(drv, m, device, &di);
+	if (m->j1939) {
+		if (o->source < 0)
+			return M2M_CFG_ERROR(drv, o->obj, "message \"%s\" is J1939: the selection needs "
+			                     "'source', the source address (0..253) of its device",
+			                     m->name);
+		/* One device per source address; the message is matched by its PGN. */
+		snprintf(sa_device, sizeof(sa_device), "sa%02x", (unsigned)(o->source & 0xff));
+		if (!o->device)
+			device = sa_device;
+		key = can_j1939_key(can_j1939_pgn(m->id), (uint8_t)o->source);
+		drv->n_j1939++;
+	} else if (o->source >= 0) {
+		return M2M_CFG_ERROR(drv, key_item(drv, o->obj, "source"), "'source' is for J1939 "
+		                     "messages, and \"%s\" is not one", m->name);
+	}
+	rx = rx_for(drv, m, key, device, &di);
 	if (!rx)
 		return -ENOMEM;
 	if (strcmp(drv->devices[(uintptr_t)rx->dev].name, device) != 0)
@@ -585,7 +602,9 @@ static int parse_sel_opts(struct can_driver *drv, const cJSON *obj, struct sel_o
 	int r;
 
 	*o = (struct sel_opts){ .obj = obj, .stale_us = -1 };
-	r = api->cfg_string(host, obj, "device", NULL, &o->device);
+	r = m2m_cfg_int_range(api, host, obj, "source", -1, 0, J1939_MAX_UNICAST_ADDR, &o->source);
+	if (r == 0)
+		r = api->cfg_string(host, obj, "device", NULL, &o->device);
 	if (r >= 0)
 		r = api->cfg_string(host, obj, "name", NULL, &o->name);
 	if (r >= 0)
@@ -787,7 +806,7 @@ int can_create(m2m_host *host, const struct m2m_host_api *api, const struct cJSO
 		return -ENOMEM;
 	drv->host = host;
 	drv->api = api;
-	drv->fd_raw = drv->fd_bcm = -1;
+	drv->fd_raw = drv->fd_bcm = drv->fd_j1939 = -1;
 	drv->bus_state_point = UINT32_MAX;
 
 	r = parse_top(drv, config);

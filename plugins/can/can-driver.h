@@ -47,6 +47,15 @@ enum can_bus_state {
 
 struct can_driver;
 
+/*
+ * The lookup key of a J1939 message from source SA: the RTR flag marks it,
+ * which no key of a raw frame has (RTR frames are never looked up).
+ */
+static inline uint32_t can_j1939_key(uint32_t pgn, uint8_t sa)
+{
+	return 0x40000000u | (pgn << 8) | sa;
+}
+
 /* A device: the name before the '/' of its points, with its messages. */
 struct can_device {
 	char *name;
@@ -129,6 +138,7 @@ struct can_driver {
 	struct can_rx *rx;      /* sorted by key */
 	size_t n_rx;
 	size_t max_sels;        /* of any message, for the readings buffer */
+	size_t n_j1939;         /* selected J1939 signals: a CAN_J1939 socket is needed */
 	struct m2m_reading *readings;
 	uint32_t bus_state_point;
 	int64_t min_stale_us;   /* the smallest stale timeout, 0: none */
@@ -137,7 +147,9 @@ struct can_driver {
 	bool running;
 	int fd_raw;
 	int fd_bcm;
+	int fd_j1939;
 	m2m_io *io;
+	m2m_io *io_j1939;
 	m2m_timer *tick;        /* stale checks, write timeouts, link polls */
 	m2m_timer *rebind;
 	int64_t rebind_backoff_us;

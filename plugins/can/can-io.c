@@ -29,6 +29,7 @@
 #include <linux/can.h>
 #include <linux/can/bcm.h>
 #include <linux/can/error.h>
+#include <linux/can/j1939.h>
 #include <linux/can/raw.h>
 #include <linux/sock_diag.h>
 
@@ -55,6 +56,7 @@ struct ts_old {
 static int set_filters(struct can_driver *drv, int fd)
 {
 	struct can_filter *f;
+	size_t n = 0;
 	int r = 0;
 
 	/* Past the kernel's limit, every frame comes in and the lookup sorts them out. */
@@ -66,11 +68,14 @@ static int set_filters(struct can_driver *drv, int fd)
 	for (size_t i = 0; i < drv->n_rx; i++) {
 		bool eff = drv->rx[i].key & CAN_EFF_FLAG;
 
+		/* J1939 messages (can_j1939_key) come through the CAN_J1939 socket. */
+		if (drv->rx[i].key & CAN_RTR_FLAG)
+			continue;
 		/* The flags in the mask: an RTR frame or the other id length never matches. */
-		f[i].can_id = drv->rx[i].key;
-		f[i].can_mask = (eff ? CAN_EFF_MASK : CAN_SFF_MASK) | CAN_EFF_FLAG | CAN_RTR_FLAG;
+		f[n].can_id = drv->rx[i].key;
+		f[n++].can_mask = (eff ? CAN_EFF_MASK : CAN_SFF_MASK) | CAN_EFF_FLAG | CAN_RTR_FLAG;
 	}
-	if (setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FILTER, f, (socklen_t)(drv->n_rx * sizeof(*f))) < 0)
+	if (setsockopt(fd, SOL_CAN_RAW, CAN_RAW_FILTER, f, (socklen_t)(n * sizeof(*f))) < 0)
 		r = -errno;
 	free(f);
 	return r;
@@ -105,6 +110,103 @@ static int watch_events(const struct can_driver *drv)
 	return M2M_IO_READ | (M2M_HOST_HAS(drv->api, timer_update) ? M2M_IO_ERR : 0);
 }
 
+/* --- J1939 --- */
+
+static void j1939_readable(m2m_io *io, int events, void *arg);
+static int64_t cmsg_time(const struct can_driver *drv, struct msghdr *mh, uint32_t *ovfl,
+                         bool *have_ovfl);
+
+/*
+ * A CAN_J1939 socket that sees every message on the interface: the kernel
+ * reassembles multi-packet messages (BAM and RTS/CTS) for it. PROMISC shows
+ * what is addressed to others, BROADCAST what goes to all. It claims no
+ * address and sends nothing.
+ */
+static int j1939_open(struct can_driver *drv, unsigned idx)
+{
+	struct sockaddr_can addr = {
+		.can_family = AF_CAN,
+		.can_ifindex = (int)idx,
+		.can_addr.j1939 = { .name = J1939_NO_NAME, .pgn = J1939_NO_PGN, .addr = J1939_NO_ADDR },
+	};
+	int one = 1, fd, r;
+
+	fd = socket(PF_CAN, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, CAN_J1939);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_CAN_J1939, SO_J1939_PROMISC, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof(one)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, drv->ts_new ? SO_TIMESTAMP_NEW : SO_TIMESTAMP_OLD, &one,
+	               sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = drv->api->io_start(drv->host, fd, watch_events(drv), j1939_readable, drv,
+	                       &drv->io_j1939);
+	if (r < 0) {
+		drv->io_j1939 = NULL;
+		close(fd);
+		return r;
+	}
+	drv->fd_j1939 = fd;
+	return 0;
+}
+
+static void j1939_readable(m2m_io *io, int events, void *arg)
+{
+	struct can_driver *drv = arg;
+
+	(void)io;
+	if (events & M2M_IO_ERR) {
+		/* The raw socket reports the same link; just clear the error and watch again. */
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		getsockopt(drv->fd_j1939, SOL_SOCKET, SO_ERROR, &err, &len);
+		drv->api->io_update(drv->io_j1939, watch_events(drv));
+	}
+	for (int i = 0; i < CAN_RX_BATCH * CAN_RX_CALLS && drv->fd_j1939 >= 0; i++) {
+		uint8_t data[CAN_MAX_PAYLOAD];
+		struct sockaddr_can src;
+		struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
+		_Alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(struct ts_new)) + 64];
+		struct msghdr mh = {
+			.msg_name = &src, .msg_namelen = sizeof(src),
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = ctl, .msg_controllen = sizeof(ctl),
+		};
+		uint32_t ovfl = 0;
+		bool have_ovfl = false;
+		struct can_rx *rx;
+		int64_t ts;
+		/* A longer message is cut to the 64 bytes the codec decodes (MSG_TRUNC). */
+		ssize_t n = recvmsg(drv->fd_j1939, &mh, MSG_DONTWAIT);
+
+		if (n < 0) {
+			/* A failure that is not "nothing more" would repeat: stop watching. */
+			if (errno != EAGAIN && errno != EINTR) {
+				drv->api->log(drv->host, M2M_LOG_ERR, "%s: J1939 receive failed: %s",
+				              drv->ifname, strerror(errno));
+				drv->api->io_update(drv->io_j1939, 0);
+			}
+			break;
+		}
+		ts = cmsg_time(drv, &mh, &ovfl, &have_ovfl);
+		if (!ts)
+			ts = drv->api->now_us(drv->host);
+		drv->frames++;
+		rx = can_rx_find(drv, can_j1939_key(src.can_addr.j1939.pgn, src.can_addr.j1939.addr));
+		if (!rx) {
+			drv->unknown++;
+			continue;
+		}
+		can_frame_received(drv, rx, data, (size_t)n < sizeof(data) ? (size_t)n : sizeof(data), ts,
+		                   drv->api->mono_us(drv->host));
+	}
+}
+
 int can_io_open(struct can_driver *drv)
 {
 	struct sockaddr_can addr = { .can_family = AF_CAN };
@@ -133,6 +235,13 @@ int can_io_open(struct can_driver *drv)
 		drv->fd_raw = -1;
 		goto fail;
 	}
+	if (drv->n_j1939) {
+		r = j1939_open(drv, idx);
+		if (r < 0) {
+			can_io_close(drv);
+			return r;
+		}
+	}
 	return 0;
 
 fail:
@@ -144,6 +253,11 @@ void can_io_close(struct can_driver *drv)
 {
 	drv->api->io_stop(drv->io);
 	drv->io = NULL;
+	drv->api->io_stop(drv->io_j1939);
+	drv->io_j1939 = NULL;
+	if (drv->fd_j1939 >= 0)
+		close(drv->fd_j1939);
+	drv->fd_j1939 = -1;
 	if (drv->fd_raw >= 0)
 		close(drv->fd_raw);
 	drv->fd_raw = -1;
