@@ -104,8 +104,9 @@ static int load_dbc(struct can_driver *drv, const cJSON *item, const char *path)
 	if (dbc->n_warnings_dropped)
 		drv->api->log(drv->host, M2M_LOG_WARNING, "%s: %zu more warnings", path,
 		              dbc->n_warnings_dropped);
+	drv->dbc_names[drv->n_dbcs] = m2m_strdup(path);
 	drv->dbcs[drv->n_dbcs++] = dbc;
-	return 0;
+	return drv->dbc_names[drv->n_dbcs - 1] ? 0 : -ENOMEM;
 }
 
 static int parse_dbcs(struct can_driver *drv, const cJSON *config)
@@ -117,14 +118,16 @@ static int parse_dbcs(struct can_driver *drv, const cJSON *config)
 		return 0;
 	if (cJSON_IsString(item)) {
 		drv->dbcs = calloc(1, sizeof(*drv->dbcs));
-		if (!drv->dbcs)
+		drv->dbc_names = calloc(1, sizeof(*drv->dbc_names));
+		if (!drv->dbcs || !drv->dbc_names)
 			return -ENOMEM;
 		return load_dbc(drv, item, item->valuestring);
 	}
 	if (!cJSON_IsArray(item))
 		return M2M_CFG_ERROR(drv, item, "expected a DBC file's path or an array of paths");
 	drv->dbcs = calloc((size_t)cJSON_GetArraySize(item) + 1, sizeof(*drv->dbcs));
-	if (!drv->dbcs)
+	drv->dbc_names = calloc((size_t)cJSON_GetArraySize(item) + 1, sizeof(*drv->dbc_names));
+	if (!drv->dbcs || !drv->dbc_names)
 		return -ENOMEM;
 	cJSON_ArrayForEach(e, item) {
 		if (!cJSON_IsString(e))
@@ -355,8 +358,22 @@ static int build_catalog(struct can_driver *drv, struct catalog *cat)
 	for (size_t i = 0; i < drv->n_inl; i++)
 		cat->msgs[cat->n++] = &drv->inl[i].m;
 	for (size_t i = 0; i < drv->n_dbcs; i++)
-		for (size_t j = 0; j < drv->dbcs[i]->n_messages; j++)
-			cat->msgs[cat->n++] = &drv->dbcs[i]->messages[j];
+		for (size_t j = 0; j < drv->dbcs[i]->n_messages; j++) {
+			const struct can_message *m = &drv->dbcs[i]->messages[j];
+			const struct can_message *first = NULL;
+
+			/* An id defined twice: the config's, or the first file's, wins. */
+			for (size_t k = 0; k < cat->n && !first; k++)
+				if (cat->msgs[k]->id == m->id && cat->msgs[k]->extended == m->extended)
+					first = cat->msgs[k];
+			if (first) {
+				drv->api->log(drv->host, M2M_LOG_WARNING, "%s:%u: message \"%s\" has the "
+				              "id of message \"%s\", defined before; it is skipped",
+				              drv->dbc_names[i], m->line, m->name, first->name);
+				continue;
+			}
+			cat->msgs[cat->n++] = m;
+		}
 	return 0;
 }
 

@@ -129,6 +129,7 @@ struct can_driver {
 	int64_t write_timeout_us;
 
 	struct can_dbc **dbcs;
+	char **dbc_names;       /* their paths, for messages */
 	size_t n_dbcs;
 	struct can_inline *inl;
 	size_t n_inl;

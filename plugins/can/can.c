@@ -552,9 +552,12 @@ void can_free(struct can_driver *drv)
 	for (size_t i = 0; i < drv->n_devices; i++)
 		free(drv->devices[i].name);
 	free(drv->devices);
-	for (size_t i = 0; i < drv->n_dbcs; i++)
+	for (size_t i = 0; i < drv->n_dbcs; i++) {
 		can_dbc_free(drv->dbcs[i]);
+		free(drv->dbc_names[i]);
+	}
 	free(drv->dbcs);
+	free(drv->dbc_names);
 	for (size_t i = 0; i < drv->n_inl; i++)
 		free_message(&drv->inl[i].m);
 	free(drv->inl);
