@@ -132,8 +132,8 @@ def toml_value(v):
     return '"%s"' % v
 
 
-def ctl(gw, cmd, **args):
-    return m2mtest.ctl(gw, dict(id=1, cmd=cmd, **args))
+def ctl(gw, cmd, timeout=10, **args):
+    return m2mtest.ctl(gw, dict(id=1, cmd=cmd, **args), timeout)
 
 
 def stats(gw):
@@ -183,6 +183,7 @@ class Candump:
     def __init__(self, filt=None):
         self.path = os.path.join(TMP, "candump-%d.log" % random.randrange(1 << 30))
         self.filt = filt
+        self.brs = None
 
     def __enter__(self):
         self.f = open(self.path, "w")
@@ -198,6 +199,8 @@ class Candump:
                 parts = line.split()
                 if len(parts) == 3 and "#" in parts[2]:
                     ident, _, data = parts[2].partition("#")
+                    if data.startswith("#"):
+                        self.brs = int(data[1], 16) & 1
                     out.append((int(ident, 16), data.lstrip("#")[1:] if data.startswith("#") else data))
         return out
 
@@ -430,7 +433,8 @@ def test_writes():
     nothing; a cyclic message repeats through CAN_BCM."""
     gw = gateway("can-write", [{"select": "Setpoint.Target", "writable": True},
                                {"select": "Setpoint.Mode", "writable": True},
-                               {"select": "Cyclic.Level", "writable": True, "tx_cycle": "50ms"}]).start()
+                               {"select": "Cyclic.Level", "writable": True, "tx_cycle": "50ms"},
+                               {"select": "Fd.Big", "writable": True}]).start()
     try:
         with Candump("400:7FF") as dump:
             r = ctl(gw, "write", point="Setpoint/Target", value=21.5)
@@ -451,6 +455,14 @@ def test_writes():
         check(len(frames) >= 5 and all(f == (0x401, "0201") for f in frames),
               "Level repeats every 50ms: %r" % frames)
         check(stat(gw, "tx_frames") >= 3, "tx_frames counted")
+        # A CAN FD message: 64 bytes, with bit rate switching (candump's "##1").
+        with Candump("300:7FF") as dump:
+            r = ctl(gw, "write", point="Fd/Big", value=258)
+            check(r.get("ok"), "write Big: %r" % r)
+        want = bytearray(64)
+        want[50:52] = b"\x02\x01"
+        check(dump.frames() == [(0x300, want.hex().upper())], "the FD frame: %r" % dump.frames())
+        check(dump.brs, "sent with BRS")
     finally:
         gw.stop()
 
@@ -473,6 +485,46 @@ def test_flood_while_stopped():
                  "each of %d frames read or counted as dropped" % sent)
         print("flood: %d frames read, %d dropped" % (stat(gw, "frames"), stat(gw, "drops")))
     finally:
+        gw.stop()
+
+
+def insmod(name):
+    """Loads a module of the guest's kernel, from a copy on the tmpfs."""
+    base = "/usr/lib/uml/modules/" + os.listdir("/usr/lib/uml/modules")[0] + "/kernel"
+    path = subprocess.run(["find", base, "-name", name + ".ko"], capture_output=True, text=True,
+                          check=True).stdout.split()[0]
+    copy = os.path.join(TMP, name + ".ko")
+    with open(path, "rb") as src, open(copy, "wb") as dst:
+        dst.write(src.read())
+    subprocess.run(["insmod", copy], check=False)
+
+
+def test_write_enobufs():
+    """A full transmit queue (a plug qdisc that holds one frame) makes the
+    kernel answer ENOBUFS: the write is retried with backoff, counted, and
+    completes once the queue drains; nothing is lost or sent twice."""
+    insmod("sch_plug")
+    gw = gateway("can-enobufs", [{"select": "Setpoint.Target", "writable": True}],
+                 'write_timeout = "10s"\n').start()
+    try:
+        subprocess.run(["tc", "qdisc", "add", "dev", IF, "root", "plug", "limit", "16"], check=True)
+        with Candump("400:7FF") as dump:
+            r = ctl(gw, "write", point="Setpoint/Target", value=1)
+            check(r.get("ok"), "the first write fills the queue: %r" % r)
+            release = subprocess.Popen(["sh", "-c", "sleep 1; tc qdisc change dev %s root plug "
+                                        "release_indefinite" % IF])
+            t0 = time.monotonic()
+            r = ctl(gw, "write", point="Setpoint/Target", value=2, timeout=20)
+            waited = time.monotonic() - t0
+            release.wait(10)
+            check(r.get("ok"), "the second write completes after the queue drains: %r" % r)
+            check(waited >= 0.9, "it waited for the queue (%.2fs)" % waited)
+        check(dump.frames() == [(0x400, "0200020000000000"), (0x400, "0400020000000000")],
+              "both frames, once each: %r" % dump.frames())
+        check(stat(gw, "tx_retries") >= 2, "retries counted: %r" % stat(gw, "tx_retries"))
+        print("ENOBUFS: %d retries in %.2fs" % (stat(gw, "tx_retries"), waited))
+    finally:
+        subprocess.run(["tc", "qdisc", "del", "dev", IF, "root"], check=False)
         gw.stop()
 
 
@@ -525,6 +577,6 @@ def test_j1939():
 if __name__ == "__main__":
     ALL = [test_decode_against_canmatrix, test_short_unknown_text_and_rates, test_stale_and_offline,
           test_link_down_up, test_interface_removed, test_missing_interface_at_start,
-          test_error_frames, test_writes, test_flood_while_stopped, test_j1939]
+          test_error_frames, test_writes, test_write_enobufs, test_flood_while_stopped, test_j1939]
     # Names on the command line pick cases (uml-run ... test_can_uml.py test_writes).
     main([t for t in ALL if not sys.argv[1:] or t.__name__ in sys.argv[1:]])
