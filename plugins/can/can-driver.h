@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <linux/can.h>
+
 #include "can-dbc.h"
 #include "can-signal.h"
 #include "m2m/plugin-util.h"
@@ -182,6 +184,13 @@ struct can_rx *can_rx_find(struct can_driver *drv, uint32_t key);
 
 /* can-io.c: the sockets. */
 int can_io_open(struct can_driver *drv);
+/*
+ * One frame as recvmmsg gave it (MTU: CAN_MTU or CANFD_MTU, FLAGS: its
+ * msg_flags): an error frame, a frame of ours coming back, or a selected
+ * message to decode. The fuzz target calls it with a hostile bus's frames.
+ */
+void can_io_frame(struct can_driver *drv, const struct canfd_frame *f, size_t mtu, int flags,
+                  int64_t ts_us, int64_t mono_us);
 void can_io_close(struct can_driver *drv);
 void can_io_readable(m2m_io *io, int events, void *arg);
 int can_io_send(struct can_driver *drv, struct can_write *w);

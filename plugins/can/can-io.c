@@ -374,8 +374,8 @@ static void own_frame(struct can_driver *drv, const struct canfd_frame *f, size_
 	}
 }
 
-static void handle_frame(struct can_driver *drv, const struct canfd_frame *f, size_t mtu,
-                         int flags, int64_t ts_us, int64_t mono_us)
+void can_io_frame(struct can_driver *drv, const struct canfd_frame *f, size_t mtu, int flags,
+                  int64_t ts_us, int64_t mono_us)
 {
 	struct can_rx *rx;
 	uint32_t key;
@@ -460,7 +460,7 @@ static int read_batch(struct can_driver *drv)
 			can_io_count_drops(drv, ovfl);
 		if (!ts)
 			ts = drv->api->now_us(drv->host);
-		handle_frame(drv, &frames[i], msgs[i].msg_len, msgs[i].msg_hdr.msg_flags, ts, mono);
+		can_io_frame(drv, &frames[i], msgs[i].msg_len, msgs[i].msg_hdr.msg_flags, ts, mono);
 		/* A callback may have closed the socket (a link gone). */
 		if (drv->fd_raw < 0)
 			return 0;
