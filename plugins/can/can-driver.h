@@ -96,6 +96,7 @@ struct can_rx {
 	int64_t last_mono_us;
 	bool stale;
 	bool bcm_active;       /* a cyclic transmission is set up */
+	bool tx_started;       /* written at least once: a cycle resumes after a rebind */
 };
 
 /* A write waiting for its frame to come back from the kernel. */
@@ -174,6 +175,8 @@ struct can_driver {
 extern const struct m2m_driver_ops can_driver_ops;
 void can_free(struct can_driver *drv);
 void can_link_down(struct can_driver *drv, int err);
+void can_link_came_up(struct can_driver *drv);
+uint8_t can_frame_len(const struct can_message *m);
 void can_frame_received(struct can_driver *drv, struct can_rx *rx, const uint8_t *data,
                         size_t len, int64_t ts_us, int64_t mono_us);
 

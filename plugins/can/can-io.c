@@ -391,6 +391,9 @@ void can_io_frame(struct can_driver *drv, const struct canfd_frame *f, size_t mt
 		return;
 	}
 	drv->frames++;
+	/* A frame is news that the link is up, sooner than the tick's check. */
+	if (drv->iface_down && !drv->iface_gone)
+		can_link_came_up(drv);
 	if (f->can_id & CAN_RTR_FLAG)
 		return;
 	if (flags & MSG_CONFIRM)

@@ -206,7 +206,30 @@ void can_link_down(struct can_driver *drv, int err)
 	              strerror(-err));
 }
 
-static void link_came_up(struct can_driver *drv)
+/*
+ * Cyclic writes end with the BCM socket when the interface goes away; once
+ * it is back, each message that was being sent is set up again with the
+ * data it had.
+ */
+static void resume_cycles(struct can_driver *drv)
+{
+	for (size_t i = 0; i < drv->n_rx; i++) {
+		struct can_rx *rx = &drv->rx[i];
+		struct can_write w = { .rx = rx, .cyclic = true };
+		int r;
+
+		if (!rx->tx_cycle_us || !rx->tx_started || rx->bcm_active)
+			continue;
+		w.len = can_frame_len(rx->m);
+		memcpy(w.data, rx->data, sizeof(w.data));
+		r = can_io_send(drv, &w);
+		if (r < 0)
+			drv->api->log(drv->host, M2M_LOG_WARNING, "%s: resuming the cycle of \"%s\" "
+			              "failed: %s", drv->ifname, rx->m->name, strerror(-r));
+	}
+}
+
+void can_link_came_up(struct can_driver *drv)
 {
 	int64_t mono = drv->api->mono_us(drv->host);
 
@@ -215,6 +238,7 @@ static void link_came_up(struct can_driver *drv)
 	/* Stale timing starts again: the devices come online with their first frames. */
 	for (size_t i = 0; i < drv->n_rx; i++)
 		drv->rx[i].last_mono_us = mono;
+	resume_cycles(drv);
 }
 
 static void rebind_cb(m2m_timer *t, void *arg)
@@ -234,7 +258,7 @@ static void rebind_cb(m2m_timer *t, void *arg)
 	drv->rebind_backoff_us = 0;
 	drv->api->log(drv->host, M2M_LOG_NOTICE, "interface %s is back: bound again", drv->ifname);
 	if (can_io_link_up(drv) == 1)
-		link_came_up(drv);
+		can_link_came_up(drv);
 }
 
 /* --- the tick: stale messages, write timeouts, a down link's state --- */
@@ -285,7 +309,7 @@ static void tick_cb(m2m_timer *t, void *arg)
 		int up = can_io_link_up(drv);
 
 		if (up == 1)
-			link_came_up(drv);
+			can_link_came_up(drv);
 	}
 	if (!drv->iface_down)
 		check_stale(drv, mono);
@@ -347,8 +371,8 @@ static struct can_sel *find_point(struct can_driver *drv, uint32_t point, struct
 	return NULL;
 }
 
-/* The payload length of a frame of SIZE bytes: CAN FD has only some lengths. */
-static uint8_t frame_len(const struct can_message *m)
+/* The payload length of M's frames: CAN FD has only some lengths. */
+uint8_t can_frame_len(const struct can_message *m)
 {
 	static const uint8_t fd_lens[] = { 8, 12, 16, 20, 24, 32, 48, 64 };
 
@@ -387,7 +411,7 @@ static int can_write_op(void *driver, uint32_t point, double raw_value, m2m_writ
 	*w = (struct can_write){
 		.req = req,
 		.rx = rx,
-		.len = frame_len(rx->m),
+		.len = can_frame_len(rx->m),
 		.cyclic = rx->tx_cycle_us > 0,
 		.deadline_mono_us = drv->api->mono_us(drv->host) + drv->write_timeout_us,
 	};
@@ -402,6 +426,7 @@ static int can_write_op(void *driver, uint32_t point, double raw_value, m2m_writ
 		return 0;
 	}
 	drv->n_writes++;
+	rx->tx_started = true;
 	/* The frame is what the next write of this message starts from. */
 	memcpy(rx->data, w->data, w->len);
 	flush_writes(drv);

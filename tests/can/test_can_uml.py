@@ -369,11 +369,15 @@ def test_link_down_up():
 
 
 def test_interface_removed():
-    """ip link del and add: the driver binds again by name."""
-    gw = gateway("can-del", [{"select": "Mux.Sel"}]).start()
+    """ip link del and add: the driver binds again by name, and a cyclic
+    write goes on from where it was."""
+    gw = gateway("can-del", [{"select": "Mux.Sel"},
+                             {"select": "Cyclic.Level", "writable": True, "tx_cycle": "50ms"}]).start()
     try:
         cansend("200#01")
         wait_for(lambda: rows(gw, "Mux/Sel"), 10, "a reading")
+        r = ctl(gw, "write", point="Cyclic/Level", value=772)
+        check(r.get("ok"), "write Level: %r" % r)
         ip("del", IF)
         wait_for(lambda: "is gone" in gw.run_log(), 10, "the driver sees the interface gone")
         wait_for(lambda: rows(gw, "Mux/Sel")[-1][1] == COMM_ERROR, 10, "comm_error while gone")
@@ -384,6 +388,10 @@ def test_interface_removed():
         wait_for(lambda: "bound again" in gw.run_log(), 10, "bound again")
         cansend("200#03")
         wait_for(lambda: rows(gw, "Mux/Sel")[-1] == (3.0, GOOD), 10, "good after the rebind")
+        with Candump("401:7FF") as dump:
+            time.sleep(0.5)
+        check(len(dump.frames()) >= 3 and set(dump.frames()) == {(0x401, "0403")},
+              "the cycle runs again after the rebind: %r" % dump.frames())
     finally:
         gw.stop()
         subprocess.run(["ip", "link", "add", "dev", IF, "type", "vcan"], stderr=subprocess.DEVNULL)
