@@ -124,12 +124,16 @@ static int64_t cmsg_time(const struct can_driver *drv, struct msghdr *mh, uint32
  */
 static int j1939_open(struct can_driver *drv, unsigned idx)
 {
-	struct sockaddr_can addr = {
-		.can_family = AF_CAN,
-		.can_ifindex = (int)idx,
-		.can_addr.j1939 = { .name = J1939_NO_NAME, .pgn = J1939_NO_PGN, .addr = J1939_NO_ADDR },
-	};
+	struct sockaddr_can addr;
 	int one = 1, fd, r;
+
+	/* memset: the kernel reads the union's padding too, and an initializer leaves it. */
+	memset(&addr, 0, sizeof(addr));
+	addr.can_family = AF_CAN;
+	addr.can_ifindex = (int)idx;
+	addr.can_addr.j1939.name = J1939_NO_NAME;
+	addr.can_addr.j1939.pgn = J1939_NO_PGN;
+	addr.can_addr.j1939.addr = J1939_NO_ADDR;
 
 	fd = socket(PF_CAN, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, CAN_J1939);
 	if (fd < 0)

@@ -121,7 +121,12 @@ def gateway(name, signals, extra=""):
             'rebind_max = "500ms"\n%s\n' % (IF, dbc_path(), j1939_path(), extra))
     for s in signals:
         toml += "[[drivers.bus.signals]]\n" + "".join("%s = %s\n" % (k, toml_value(v)) for k, v in s.items())
-    return Gateway(name, toml, directory=d)
+    gw = Gateway(name, toml, directory=d)
+    # M2M_CAN_VALGRIND=1: the daemon under memcheck, whose errors make it exit 99.
+    if os.environ.get("M2M_CAN_VALGRIND"):
+        gw.wrapper = ["valgrind", "--quiet", "--error-exitcode=99", "--leak-check=full",
+                      "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"]
+    return gw
 
 
 def toml_value(v):
@@ -130,6 +135,13 @@ def toml_value(v):
     if isinstance(v, (int, float)):
         return repr(v)
     return '"%s"' % v
+
+
+def stop(gw):
+    """SIGTERM: m2md exits cleanly, whatever the case did to the bus."""
+    if gw.proc is not None:
+        code = gw.stop()
+        check(code == 0, "m2md exits with 0, not %r:\n%s" % (code, gw.run_log()[-3000:]))
 
 
 def ctl(gw, cmd, timeout=10, **args):
@@ -288,7 +300,7 @@ def test_decode_against_canmatrix():
         print("%d frames, %d signal values agree with canmatrix" % (sent, compared))
         check(not rows(gw, "Mux/A", 0) or all(q == GOOD for _, q in rows(gw, "Mux/A")), "good qualities")
     finally:
-        gw.stop()
+        stop(gw)
 
 
 def test_short_unknown_text_and_rates():
@@ -332,7 +344,7 @@ def test_short_unknown_text_and_rates():
             "SELECT p.name, r.value, r.quality FROM readings r JOIN points p ON p.id = r.point "
             "WHERE r.quality = 0 ORDER BY r.rowid DESC LIMIT %d" % (good() - n)))
     finally:
-        gw.stop()
+        stop(gw)
 
 
 def test_stale_and_offline():
@@ -347,7 +359,7 @@ def test_stale_and_offline():
         wait_for(lambda: rows(gw, "Engine/Speed")[-1] == (8.0, GOOD), 10, "a good reading again")
         wait_for(lambda: events(gw, "Engine")[-1:] == ["online"], 10, "Engine online")
     finally:
-        gw.stop()
+        stop(gw)
 
 
 def test_link_down_up():
@@ -365,7 +377,7 @@ def test_link_down_up():
         wait_for(lambda: rows(gw, "Mux/Sel")[-1] == (2.0, GOOD), 10, "good after up")
         check(events(gw, "Mux")[-1] == "online", "Mux online again")
     finally:
-        gw.stop()
+        stop(gw)
 
 
 def test_interface_removed():
@@ -393,7 +405,7 @@ def test_interface_removed():
         check(len(dump.frames()) >= 3 and set(dump.frames()) == {(0x401, "0403")},
               "the cycle runs again after the rebind: %r" % dump.frames())
     finally:
-        gw.stop()
+        stop(gw)
         subprocess.run(["ip", "link", "add", "dev", IF, "type", "vcan"], stderr=subprocess.DEVNULL)
         subprocess.run(["ip", "link", "set", IF, "mtu", "72", "up"])
 
@@ -411,7 +423,7 @@ def test_missing_interface_at_start():
         ip("set", "vcan9", "up")
         wait_for(lambda: "reading 1 messages on vcan9" in gw.run_log(), 30, "the retry binds vcan9")
     finally:
-        gw.stop()
+        stop(gw)
         subprocess.run(["ip", "link", "del", "vcan9"])
 
 
@@ -432,7 +444,7 @@ def test_error_frames():
         wait_for(lambda: stat(gw, "error_frames") == 4, 10, "4 error frames counted")
         check(stat(gw, "bus_off") == 1, "one bus-off counted")
     finally:
-        gw.stop()
+        stop(gw)
 
 
 def test_writes():
@@ -472,7 +484,7 @@ def test_writes():
         check(dump.frames() == [(0x300, want.hex().upper())], "the FD frame: %r" % dump.frames())
         check(dump.brs, "sent with BRS")
     finally:
-        gw.stop()
+        stop(gw)
 
 
 def test_flood_while_stopped():
@@ -493,7 +505,7 @@ def test_flood_while_stopped():
                  "each of %d frames read or counted as dropped" % sent)
         print("flood: %d frames read, %d dropped" % (stat(gw, "frames"), stat(gw, "drops")))
     finally:
-        gw.stop()
+        stop(gw)
 
 
 def insmod(name):
@@ -533,7 +545,7 @@ def test_write_enobufs():
         print("ENOBUFS: %d retries in %.2fs" % (stat(gw, "tx_retries"), waited))
     finally:
         subprocess.run(["tc", "qdisc", "del", "dev", IF, "root"], check=False)
-        gw.stop()
+        stop(gw)
 
 
 def test_j1939():
@@ -579,7 +591,7 @@ def test_j1939():
         check(rows(gw, "ecu20/First") == [(float(0x04030201), GOOD)], "First: %r" % rows(gw, "ecu20/First"))
         check(rows(gw, "ecu20/Tail") == [(float(0x1413), GOOD)], "Tail: %r" % rows(gw, "ecu20/Tail"))
     finally:
-        gw.stop()
+        stop(gw)
 
 
 if __name__ == "__main__":
