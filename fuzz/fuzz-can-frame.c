@@ -87,6 +87,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 		for (size_t i = 0; i < sizeof(f.data) && i < f.len && in.n > 0; i++)
 			f.data[i] = fuzz_u8(&in);
 		can_io_frame(drv, &f, mtu, flags, 1000, 1000 + (int64_t)frames * 1000);
+		can_flush_readings(drv);
 		if (mtu == CAN_MTU || mtu == CANFD_MTU) {
 			if (id & CAN_ERR_FLAG)
 				errors++;

@@ -748,7 +748,10 @@ static int finish(struct can_driver *drv)
 			}
 	}
 	drv->readings = calloc(drv->max_sels + 1, sizeof(*drv->readings));
-	return drv->readings ? 0 : -ENOMEM;
+	/* A receive batch's readings go to the host in one call. */
+	drv->cap_pending = (drv->max_sels ? drv->max_sels : 1) * CAN_RX_BATCH;
+	drv->pending = calloc(drv->cap_pending, sizeof(*drv->pending));
+	return drv->readings && drv->pending ? 0 : -ENOMEM;
 }
 
 static int parse_top(struct can_driver *drv, const cJSON *config)
@@ -777,6 +780,9 @@ static int parse_top(struct can_driver *drv, const cJSON *config)
 		r = m2m_cfg_duration_range(api, host, config, "rebind_max", 10 * M2M_US_PER_S,
 		                           100 * M2M_US_PER_MS, 3600 * M2M_US_PER_S,
 		                           &drv->rebind_max_us);
+	if (r == 0)
+		r = m2m_cfg_int_range(api, host, config, "receive_buffer", 1 << 20, 0, 64 << 20,
+		                      &drv->rcvbuf);
 	if (r == 0)
 		r = m2m_cfg_duration_range(api, host, config, "write_timeout", M2M_US_PER_S,
 		                           10 * M2M_US_PER_MS, 60 * M2M_US_PER_S,

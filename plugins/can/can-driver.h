@@ -130,6 +130,7 @@ struct can_driver {
 	bool fd;                /* CAN FD frames on the socket */
 	int64_t rebind_max_us;  /* backoff limit while the interface is gone */
 	int64_t write_timeout_us;
+	int rcvbuf;             /* the CAN_RAW socket's receive buffer, bytes */
 
 	struct can_dbc **dbcs;
 	char **dbc_names;       /* their paths, for messages */
@@ -143,7 +144,9 @@ struct can_driver {
 	size_t n_rx;
 	size_t max_sels;        /* of any message, for the readings buffer */
 	size_t n_j1939;         /* selected J1939 signals: a CAN_J1939 socket is needed */
-	struct m2m_reading *readings;
+	struct m2m_reading *readings;  /* bad readings of one message */
+	struct m2m_reading *pending;   /* good ones of a receive batch, not yet submitted */
+	size_t n_pending, cap_pending;
 	uint32_t bus_state_point;
 	int64_t min_stale_us;   /* the smallest stale timeout, 0: none */
 
@@ -179,6 +182,7 @@ void can_link_came_up(struct can_driver *drv);
 uint8_t can_frame_len(const struct can_message *m);
 void can_frame_received(struct can_driver *drv, struct can_rx *rx, const uint8_t *data,
                         size_t len, int64_t ts_us, int64_t mono_us);
+void can_flush_readings(struct can_driver *drv);
 
 /* can-config.c: the body of create(). */
 int can_create(m2m_host *host, const struct m2m_host_api *api, const struct cJSON *config,

@@ -53,6 +53,7 @@ static void submit_bad(struct can_driver *drv, struct can_rx *rx, uint16_t quali
 {
 	size_t n = 0;
 
+	can_flush_readings(drv); /* what came before goes first */
 	for (size_t i = 0; i < rx->n_sels; i++) {
 		struct can_sel *sel = &rx->sels[i];
 
@@ -81,12 +82,25 @@ static void submit_text(struct can_driver *drv, const struct can_signal *s,
 	drv->api->submit_text(drv->host, sel->text_point, ts_us, text, M2M_QUALITY_GOOD, 0);
 }
 
+/* Submits the readings of the frames decoded since the last call: one call per batch. */
+void can_flush_readings(struct can_driver *drv)
+{
+	if (drv->n_pending)
+		drv->api->submit(drv->host, drv->pending, drv->n_pending);
+	drv->n_pending = 0;
+}
+
 void can_frame_received(struct can_driver *drv, struct can_rx *rx, const uint8_t *data,
                         size_t len, int64_t ts_us, int64_t mono_us)
 {
 	const struct can_message *m = rx->m;
+	struct m2m_reading *out;
 	size_t n = 0;
 	bool short_frame = false;
+
+	if (drv->n_pending + rx->n_sels > drv->cap_pending)
+		can_flush_readings(drv);
+	out = drv->pending + drv->n_pending;
 
 	rx->last_mono_us = mono_us;
 	if (rx->stale) {
@@ -108,7 +122,7 @@ void can_frame_received(struct can_driver *drv, struct can_rx *rx, const uint8_t
 			continue; /* the multiplexer chose other signals for this frame */
 		if (r == -ENODATA) {
 			short_frame = true;
-			drv->readings[n++] = (struct m2m_reading){
+			out[n++] = (struct m2m_reading){
 				.ts_us = ts_us, .value = NAN, .point = sel->point,
 				.quality = M2M_QUALITY_DECODE_ERROR, .detail = (uint16_t)len,
 			};
@@ -123,7 +137,7 @@ void can_frame_received(struct can_driver *drv, struct can_rx *rx, const uint8_t
 		sel->have_last = true;
 		sel->last_raw = raw;
 		sel->last_mono_us = mono_us;
-		drv->readings[n++] = (struct m2m_reading){
+		out[n++] = (struct m2m_reading){
 			.ts_us = ts_us, .value = can_signal_raw_number(s, raw), .point = sel->point,
 		};
 		if (sel->text_point != UINT32_MAX)
@@ -131,8 +145,7 @@ void can_frame_received(struct can_driver *drv, struct can_rx *rx, const uint8_t
 	}
 	if (short_frame)
 		drv->decode_errors++;
-	if (n)
-		drv->api->submit(drv->host, drv->readings, n);
+	drv->n_pending += n;
 }
 
 /* --- the link --- */
@@ -587,6 +600,7 @@ void can_free(struct can_driver *drv)
 		free_message(&drv->inl[i].m);
 	free(drv->inl);
 	free(drv->readings);
+	free(drv->pending);
 	free(drv->ifname);
 	free(drv->bus_device);
 	free(drv);
