@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 
 import ctltest  # noqa: F401  (puts the integration helpers on the path)
-from m2mtest import BUILD, check, main, tmpdir
+from m2mtest import BUILD, PLUGIN_DIR, check, main, tmpdir
 
 
 def options():
@@ -64,7 +64,8 @@ def test_destdir_tree():
     for f in os.listdir(d(plugdir)) + [""]:
         m = stat.S_IMODE(os.stat(os.path.join(d(plugdir), f)).st_mode)
         check(m & 0o022 == 0, "%s/%s is not writable by group or others (%o)" % (plugdir, f, m))
-    built = sorted(f for f in os.listdir(os.path.join(BUILD, "plugins")) if f.endswith(".so"))
+    # The build's plugin directory holds every plugin this build made, and only those.
+    built = sorted(f for f in os.listdir(PLUGIN_DIR) if f.endswith(".so"))
     check(sorted(os.listdir(d(plugdir))) == built, "only the plugins the build made in the plugin dir: %s, built %s"
           % (sorted(os.listdir(d(plugdir))), built))
 
