@@ -63,6 +63,27 @@ static int cfg_bytes(struct ser_driver *drv, const cJSON *obj, const char *key, 
 	return 0;
 }
 
+/* A one-byte key (escapes decoded); "" gives 0 when ALLOW_EMPTY. */
+static int cfg_byte(struct ser_driver *drv, const cJSON *obj, const char *key, char def,
+                    bool allow_empty, char *ret)
+{
+	const char *s = NULL;
+	uint8_t b[2];
+	int r = drv->api->cfg_string(drv->host, obj, key, NULL, &s);
+
+	if (r <= 0) {
+		*ret = def;
+		return r;
+	}
+	r = ser_unescape(s, b, sizeof(b), NULL, 0);
+	if (r == 1 || (r == 0 && allow_empty)) {
+		*ret = r ? (char)b[0] : 0;
+		return 0;
+	}
+	return M2M_CFG_ERROR(drv, key_item(drv, obj, key), "expected one byte (\",\", \";\", "
+	                     "\"\\t\", \" \")%s", allow_empty ? ", or \"\" for none" : "");
+}
+
 /* The pattern of TEXT, compiled once however many keys name it. */
 static int pattern_get(struct ser_driver *drv, const cJSON *item, const char *text,
                        struct ser_pattern **ret)
@@ -269,21 +290,11 @@ static int parse_format(struct ser_driver *drv, const cJSON *config,
 	if (drv->format == SER_REGEX)
 		return cfg_pattern(drv, config, "pattern", ret_default);
 	if (drv->format == SER_DELIMITED) {
-		uint8_t b[2];
-		int len;
-
-		r = cfg_bytes(drv, config, "separator", b, 1, &len);
-		if (r == -EINVAL && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(config, "separator")))
-			return r;
-		if (r < 0 || len == 0)
-			return M2M_CFG_ERROR(drv, key_item(drv, config, "separator"),
-			                     "expected one byte (\",\", \";\", \"\\t\", \" \")");
-		drv->delim.separator = len < 0 ? ',' : (char)b[0];
-		r = cfg_bytes(drv, config, "quote", b, 1, &len);
+		r = cfg_byte(drv, config, "separator", ',', false, &drv->delim.separator);
+		if (r == 0)
+			r = cfg_byte(drv, config, "quote", '"', true, &drv->delim.quote);
 		if (r < 0)
-			return M2M_CFG_ERROR(drv, key_item(drv, config, "quote"),
-			                     "expected one byte, or \"\" for no quoting");
-		drv->delim.quote = len < 0 ? '"' : len == 0 ? 0 : (char)b[0];
+			return r;
 		if (drv->delim.quote && drv->delim.quote == drv->delim.separator)
 			return M2M_CFG_ERROR(drv, key_item(drv, config, "quote"),
 			                     "the quote cannot be the separator");
@@ -399,7 +410,10 @@ static int parse_nmea_address(struct ser_driver *drv, const cJSON *obj, struct s
 				n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "", nm);
 			if (!n)
 				return M2M_CFG_ERROR(drv, key_item(drv, obj, "field"),
-				                     "sentence %s has no named fields: use 'index'", type);
+				                     "sentence %s has no named fields: use %s", type,
+				                     strcmp(type, "XDR") == 0
+				                             ? "'xdr' (the transducer's name) or 'index'"
+				                             : "'index'");
 			return M2M_CFG_ERROR(drv, key_item(drv, obj, "field"),
 			                     "%s has no field \"%s\" (%s)", type, field, names);
 		}

@@ -193,6 +193,8 @@ struct ser_driver {
 	struct m2m_stat_slot stats[SER_STAT_COUNT];
 };
 
+extern const struct m2m_driver_ops ser_driver_ops;
+
 /* serial-config.c */
 int ser_create(m2m_host *host, const struct m2m_host_api *api, const struct cJSON *config,
                void **ret_driver);
@@ -214,6 +216,7 @@ int ser_port_send(struct ser_driver *drv, const uint8_t *data, size_t len);
 /* serial-poll.c */
 void ser_poll_tick(m2m_timer *timer, void *arg);
 void ser_poll_next(struct ser_driver *drv);
+void ser_poll_all(struct ser_driver *drv);
 void ser_poll_frame(struct ser_driver *drv, const uint8_t *frame, size_t len,
                     struct ser_request **ret_answered);
 void ser_poll_abort(struct ser_driver *drv, int status, const char *why);

@@ -105,19 +105,29 @@ void ser_poll_next(struct ser_driver *drv)
 	}
 }
 
-void ser_poll_tick(m2m_timer *timer, void *arg)
+/* Queues RQ unless it is queued or in flight already: a slow device skips ticks. */
+static void enqueue(struct ser_driver *drv, struct ser_request *rq)
 {
-	struct ser_request *rq = arg;
-	struct ser_driver *drv = rq->drv;
-
-	(void)timer;
-	if (rq->queued || (drv->txn == SER_TXN_REQUEST && drv->cur == rq))
-		return;
-	if (drv->fd < 0)
+	if (rq->queued || (drv->txn == SER_TXN_REQUEST && drv->cur == rq) || drv->fd < 0)
 		return;
 	drv->rq_queue[(drv->rq_head + drv->rq_len) % drv->n_requests] = rq;
 	drv->rq_len++;
 	rq->queued = true;
+}
+
+void ser_poll_tick(m2m_timer *timer, void *arg)
+{
+	struct ser_request *rq = arg;
+
+	(void)timer;
+	enqueue(rq->drv, rq);
+	ser_poll_next(rq->drv);
+}
+
+void ser_poll_all(struct ser_driver *drv)
+{
+	for (size_t i = 0; i < drv->n_requests; i++)
+		enqueue(drv, &drv->requests[i]);
 	ser_poll_next(drv);
 }
 

@@ -444,7 +444,8 @@ void ser_port_up(struct ser_driver *drv)
 	/* A half frame from before the loss is no frame. */
 	sf_reset(&drv->framer);
 	m2m_device_state(api, drv->host, NULL, M2M_DEVICE_ONLINE, "port open");
-	ser_poll_next(drv);
+	/* The first poll at once, then every interval. */
+	ser_poll_all(drv);
 }
 
 void ser_port_down(struct ser_driver *drv, const char *reason)
