@@ -396,6 +396,9 @@ static int parse_nmea_address(struct ser_driver *drv, const cJSON *obj, struct s
 		                     "or 'index' (0 = the first field after the address)",
 		                     p->sentence);
 	}
+	if (xdr && p->kind != SER_KIND_NUMBER)
+		return M2M_CFG_ERROR(drv, key_item(drv, obj, "xdr"), "an XDR measurement is a number: "
+		                     "leave 'kind' out (or use 'index' for the text of a field)");
 	if (xdr && !(p->xdr = m2m_strdup(xdr)))
 		return -ENOMEM;
 	fk = -1;

@@ -106,8 +106,8 @@ static void add_reading(struct ser_driver *drv, struct ser_point *p, int64_t ts,
 static void take_field(struct ser_driver *drv, struct ser_point *p, struct st_field f,
                        const double *number, int64_t ts)
 {
-	double v;
-	bool b;
+	double v = 0;
+	bool b = false;
 	int r;
 
 	switch (p->kind) {
@@ -125,7 +125,7 @@ static void take_field(struct ser_driver *drv, struct ser_point *p, struct st_fi
 	}
 	case SER_KIND_BOOL:
 		r = st_bool(f, p->on, p->off, &b);
-		v = b;
+		v = r == 0 && b;
 		break;
 	default:
 		if (number) {
@@ -170,6 +170,7 @@ static void nmea_point(struct ser_driver *drv, struct ser_point *p, struct frame
 			add_reading(drv, p, fr->ts_us, 0, M2M_QUALITY_DECODE_ERROR);
 			return;
 		}
+		/* The config makes every XDR point a number: the name is not read. */
 		take_field(drv, p, field_of(x.name), &x.value, fr->ts_us);
 		return;
 	}

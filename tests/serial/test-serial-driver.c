@@ -180,6 +180,8 @@ static void test_config_errors(void)
 	             "needs one of 'field'");
 	expect_error(NMEA("{\"name\":\"p\",\"sentence\":\"XDR\",\"field\":\"x\"}"), "use 'xdr'");
 	expect_error(NMEA("{\"name\":\"p\",\"sentence\":\"XDR\"}"), "needs one of 'xdr'");
+	expect_error(NMEA("{\"name\":\"p\",\"sentence\":\"XDR\",\"xdr\":\"T\",\"kind\":\"string\"}"),
+	             "an XDR measurement is a number");
 	expect_error(NMEA("{\"name\":\"p\",\"sentence\":\"TXT\",\"field\":\"text\"}"),
 	             "has no named fields");
 	expect_error(NMEA("{\"name\":\"p\",\"sentence\":\"GGA\",\"field\":\"alt\"}"),
