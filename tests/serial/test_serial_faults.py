@@ -11,9 +11,9 @@ import pwd
 import subprocess
 import time
 
-from sertest import (COMM_ERROR, GOOD, SLOW, STALE, Gateway, PtyPair, check, driver, events,
-                     good_values, main, max_rowid, point, qualities, request, run_check, stats,
-                     tmpdir, wait_for)
+from sertest import (COMM_ERROR, GOOD, SLOW, STALE, Gateway, PtyPair, check, ctl, driver,
+                     events, good_values, main, max_rowid, point, qualities, request, run_check,
+                     stats, tmpdir, wait_for)
 
 RMC = "$GNRMC,083559.00,A,4717.11437,N,00833.91522,E,0.004,77.52,091202,,,A*49\r\n"
 
@@ -142,6 +142,52 @@ def test_rs485_on_a_pty():
         pty.kill()
 
 
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_flood_stays_bounded():
+    """Megabytes of noise as fast as the pty takes them: memory stays flat,
+    the loop keeps answering, everything is counted, and the line's next
+    good frame is read."""
+    d = tmpdir("ser-flood")
+    pty = PtyPair(d)
+    cfg = driver("f", port=pty.port, format="regex", device="f", max_length=64,
+                 pattern=r"^V ([0-9]+)$")
+    cfg += point("f", name="v")
+    gw = Gateway("ser-flood", cfg, directory=d).start()
+    try:
+        wait_for(lambda: opened(gw, pty.port), 10, "the port opened")
+        pty.write(b"V 1\n")
+        wait_for(lambda: good_values(gw, "f/v") == [1], 5, "a first value")
+        rss0 = rss_kib(gw.proc.pid)
+        noise = os.urandom(1 << 20)
+        t0 = time.monotonic()
+        lag = []
+        for i in range(4):
+            pty.write(noise, chunk=65536)
+            t = time.monotonic()
+            check(ctl(gw, "status", timeout=5).get("ok"), "status answers during the flood")
+            lag.append(time.monotonic() - t)
+        pty.write(b"\nV 2\n")
+        wait_for(lambda: good_values(gw, "f/v") == [1, 2], 30, "the value after the flood")
+        st = stats(gw, "f")
+        check(st["bytes"] >= 4 << 20, "every byte read: %r" % st)
+        check(st["overlong_frames"] > 1000 and st["unused_frames"] > 1000,
+              "noise counted as overlong and unused frames: %r" % st)
+        grown = rss_kib(gw.proc.pid) - rss0
+        check(grown < 4096, "memory stays flat: %d KiB more after 4 MiB of noise" % grown)
+        print("flood: 4 MiB in %.2fs, status answered within %.3fs at worst, RSS +%d KiB"
+              % (time.monotonic() - t0, max(lag), grown))
+    finally:
+        check(gw.stop() == 0, "m2md exits 0")
+        pty.kill()
+
+
 BAD = [
     # (config keys, points, the message's key path, words of the message)
     (dict(format="regex", max_length=32, pattern="(unclosed"), [dict(name="x")],
@@ -196,4 +242,4 @@ def test_bad_configs():
 
 if __name__ == "__main__":
     main([test_hangup_and_reopen, test_port_held_by_another_process, test_silent_device_goes_stale,
-          test_rs485_on_a_pty, test_bad_configs])
+          test_rs485_on_a_pty, test_flood_stays_bounded, test_bad_configs])

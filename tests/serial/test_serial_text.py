@@ -232,6 +232,88 @@ def test_fixed_columns_and_start_end_framing():
         pty.kill()
 
 
+class MultiDrop(threading.Thread):
+    """Two devices on one RS-485 line, addressed "#01R\\r" and "#02R\\r";
+    a muted one does not answer."""
+
+    def __init__(self, pty):
+        super().__init__(daemon=True)
+        self.pty = pty
+        self.values = {"01": "12.5", "02": "7.25"}
+        self.muted = set()
+        self.stop = False
+
+    def run(self):
+        buf = b""
+        while not self.stop:
+            buf += self.pty.read(0.02)
+            while b"\r" in buf:
+                cmd, buf = buf.split(b"\r", 1)
+                addr = cmd.decode("latin-1")[1:3]
+                if cmd.startswith(b"#") and addr in self.values and addr not in self.muted:
+                    self.pty.write((">%s %s\r\n" % (addr, self.values[addr])).encode())
+
+
+def test_multidrop_line():
+    d = tmpdir("ser-485bus")
+    pty = PtyPair(d)
+    line = MultiDrop(pty)
+    line.start()
+    cfg = driver("bus", port=pty.port, format="regex", max_length=32)
+    for addr in ("01", "02"):
+        cfg += request("bus", name="r" + addr, device="m" + addr, command="#%sR\\r" % addr,
+                       interval="150ms", timeout="100ms", retries=0, response="^>%s " % addr)
+        cfg += point("bus", name="m%s/v" % addr, request="r" + addr,
+                     pattern=r"^>%s ([0-9.]+)$" % addr)
+    gw = Gateway("ser-485bus", cfg, directory=d).start()
+    try:
+        wait_for(lambda: 12.5 in good_values(gw, "m01/v") and 7.25 in good_values(gw, "m02/v"),
+                 10, "both devices polled")
+        line.muted.add("02")
+        mark = max_rowid(gw)
+        wait_for(lambda: TIMEOUT in qualities(gw, "m02/v", mark), 5, "device 02 times out")
+        wait_for(lambda: any(e[0] == "offline" for e in events(gw, "m02")), 5, "m02 offline")
+        line.values["01"] = "13"
+        wait_for(lambda: 13 in good_values(gw, "m01/v", mark), 5, "device 01 still polled")
+        check(all(q == GOOD for q in qualities(gw, "m01/v", mark)), "device 01 stays good")
+        check([e[0] for e in events(gw, "m01")] == ["online"], "m01 never went offline: %r"
+              % events(gw, "m01"))
+        line.muted.clear()
+        wait_for(lambda: [e[0] for e in events(gw, "m02")][-1:] == ["online"], 5, "m02 back")
+    finally:
+        check(gw.stop() == 0, "m2md exits 0")
+        line.stop = True
+        line.join(5)
+        pty.kill()
+
+
+def test_idle_framing():
+    d = tmpdir("ser-idle")
+    pty = PtyPair(d)
+    cfg = driver("bin", port=pty.port, format="regex", device="bin", framing="idle",
+                 idle="100ms", max_length=16, pattern=r"^R([0-9]+)$")
+    cfg += point("bin", name="r")
+    gw = Gateway("ser-idle", cfg, directory=d).start()
+    try:
+        wait_for(lambda: "reading \"%s\"" % pty.port in gw.run_log(), 10, "the port opened")
+        pty.write(b"R1")
+        pty.write(b"23")
+        wait_for(lambda: good_values(gw, "bin/r") == [123], 5, "one frame of two writes")
+        pty.write(b"R4")
+        wait_for(lambda: good_values(gw, "bin/r") == [123, 4], 5, "a pause ends a frame")
+        time.sleep(0.3 * SLOW)
+        pty.write(b"5")
+        wait_for(lambda: stats(gw, "bin")["unused_frames"] == 1, 5, "the lone '5' is a frame")
+        pty.write(b"R" + b"9" * 30)
+        wait_for(lambda: stats(gw, "bin")["overlong_frames"] == 1, 5, "an overlong frame")
+        time.sleep(0.3 * SLOW)
+        pty.write(b"R6")
+        wait_for(lambda: good_values(gw, "bin/r")[-1:] == [6], 5, "in step again after it")
+    finally:
+        check(gw.stop() == 0, "m2md exits 0")
+        pty.kill()
+
+
 if __name__ == "__main__":
     main([test_scale_polled_and_written, test_delimited_sensor,
-          test_fixed_columns_and_start_end_framing])
+          test_fixed_columns_and_start_end_framing, test_multidrop_line, test_idle_framing])
