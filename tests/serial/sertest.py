@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -90,6 +91,31 @@ class PtyPair:
         for p in (self.dev, self.port):
             if os.path.islink(p):
                 os.unlink(p)
+
+
+class Device(threading.Thread):
+    """A device on the far end of PTY that answers commands ending in '\\r':
+    handle(cmd) gets each command (text) in order. stop() ends it."""
+
+    def __init__(self, pty):
+        super().__init__(daemon=True)
+        self.pty = pty
+        self.stopping = False
+
+    def run(self):
+        buf = b""
+        while not self.stopping:
+            buf += self.pty.read(0.02)
+            while b"\r" in buf:
+                cmd, buf = buf.split(b"\r", 1)
+                self.handle(cmd.decode("latin-1"))
+
+    def handle(self, cmd):
+        raise NotImplementedError
+
+    def stop(self):
+        self.stopping = True
+        self.join(5)
 
 
 def toml_value(v):

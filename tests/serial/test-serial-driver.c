@@ -217,8 +217,8 @@ static void test_unread_keys(void)
 	h = fake_host_new();
 	d = NULL;
 	ASSERT_OK(fake_host_create(h, &ser_driver_ops, fake_host_api(1),
-	                           "{" PORT "\"format\":\"nmea\",\"separator\":\";\",\"rs485_delay_after\":"
-	                           "\"1ms\",\"points\":[{\"name\":\"p\",\"sentence\":\"RMC\","
+	                           "{" PORT "\"format\":\"nmea\",\"separator\":\";\","
+	                           "\"rs485_delay_after\":\"1ms\",\"points\":[{\"name\":\"p\",\"sentence\":\"RMC\","
 	                           "\"field\":\"course\"}]}", &d));
 	ASSERT_EQ(fake_host_unknown_keys(h), 2);
 	ser_free(d);

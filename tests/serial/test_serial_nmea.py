@@ -15,11 +15,10 @@ field gives no reading, a position needs a valid fix."""
 
 import functools
 import math
-import os
 
 import pynmea2
 
-from sertest import (GOOD, Gateway, PtyPair, check, driver, good_values, main, max_rowid, point,
+from sertest import (Gateway, PtyPair, check, driver, good_values, main, max_rowid, point,
                      readings, stats, tmpdir, wait_for)
 
 

@@ -13,39 +13,31 @@ the far end of a socat pty pair:
 import threading
 import time
 
-from sertest import (DECODE_ERROR, GOOD, SLOW, TIMEOUT, Gateway, PtyPair, check, ctl, driver,
-                     events, good_values, main, max_rowid, point, qualities, readings, request,
-                     stats, tmpdir, wait_for)
+from sertest import (DECODE_ERROR, GOOD, SLOW, TIMEOUT, Device, Gateway, PtyPair, check, ctl,
+                     driver, events, good_values, main, max_rowid, point, qualities, readings,
+                     request, stats, tmpdir, wait_for)
 
 
-class Scale(threading.Thread):
+class Scale(Device):
     """The scale: answers each command after DELAY s, one at a time, and
     records whether a command came while it was still answering one."""
 
     def __init__(self, pty, delay=0.03):
-        super().__init__(daemon=True)
-        self.pty, self.delay = pty, delay
+        super().__init__(pty)
+        self.delay = delay
         self.weight, self.stable, self.tare, self.setpoint = 12.34, True, 0.5, None
         self.mute = False
         self.refuse = False
         self.commands = []
         self.overlaps = 0
-        self.stop = False
         self.lock = threading.Lock()
 
-    def run(self):
-        buf = b""
-        while not self.stop:
-            data = self.pty.read(0.02)
-            buf += data
-            while b"\r" in buf:
-                cmd, buf = buf.split(b"\r", 1)
-                with self.lock:
-                    self.commands.append((time.monotonic(), cmd.decode("latin-1")))
-                self.answer(cmd.decode("latin-1"), buf)
-                buf = b""
+    def handle(self, cmd):
+        with self.lock:
+            self.commands.append((time.monotonic(), cmd))
+        self.answer(cmd)
 
-    def answer(self, cmd, pending):
+    def answer(self, cmd):
         if self.mute:
             return
         time.sleep(self.delay)
@@ -166,8 +158,7 @@ def test_scale_polled_and_written():
         check(not bad, "the weight is good or timeout, nothing else: %r" % bad)
     finally:
         check(gw.stop() == 0, "m2md exits 0")
-        scale.stop = True
-        scale.join(5)
+        scale.stop()
         pty.kill()
 
 
@@ -232,26 +223,19 @@ def test_fixed_columns_and_start_end_framing():
         pty.kill()
 
 
-class MultiDrop(threading.Thread):
+class MultiDrop(Device):
     """Two devices on one RS-485 line, addressed "#01R\\r" and "#02R\\r";
     a muted one does not answer."""
 
     def __init__(self, pty):
-        super().__init__(daemon=True)
-        self.pty = pty
+        super().__init__(pty)
         self.values = {"01": "12.5", "02": "7.25"}
         self.muted = set()
-        self.stop = False
 
-    def run(self):
-        buf = b""
-        while not self.stop:
-            buf += self.pty.read(0.02)
-            while b"\r" in buf:
-                cmd, buf = buf.split(b"\r", 1)
-                addr = cmd.decode("latin-1")[1:3]
-                if cmd.startswith(b"#") and addr in self.values and addr not in self.muted:
-                    self.pty.write((">%s %s\r\n" % (addr, self.values[addr])).encode())
+    def handle(self, cmd):
+        addr = cmd[1:3]
+        if cmd.startswith("#") and addr in self.values and addr not in self.muted:
+            self.pty.write((">%s %s\r\n" % (addr, self.values[addr])).encode())
 
 
 def test_multidrop_line():
@@ -282,8 +266,7 @@ def test_multidrop_line():
         wait_for(lambda: [e[0] for e in events(gw, "m02")][-1:] == ["online"], 5, "m02 back")
     finally:
         check(gw.stop() == 0, "m2md exits 0")
-        line.stop = True
-        line.join(5)
+        line.stop()
         pty.kill()
 
 
