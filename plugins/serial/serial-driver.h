@@ -84,6 +84,7 @@ struct ser_request {
 	m2m_timer *timer;
 	bool queued;
 	bool failing;             /* its last attempt timed out */
+	bool answered;            /* it was answered since the port opened */
 };
 
 struct ser_point {

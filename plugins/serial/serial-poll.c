@@ -156,10 +156,15 @@ static void request_failed(struct ser_driver *drv, struct ser_request *rq)
 	snprintf(reason, sizeof(reason), "timeout: no answer to request \"%s\" within %s (%d %s)",
 	         rq->name, m2m_format_us(rq->timeout_us, d, sizeof(d)), rq->retries + 1,
 	         rq->retries ? "attempts" : "attempt");
-	if (!rq->failing)
+	/*
+	 * Said once per outage: a 1.0 host turns every device_state into an
+	 * event, and the reason stays the same while the device is mute.
+	 */
+	if (!rq->failing) {
 		api->log(drv->host, M2M_LOG_WARNING, "%s", reason);
+		m2m_device_state(api, drv->host, rq->device, M2M_DEVICE_OFFLINE, reason);
+	}
 	rq->failing = true;
-	m2m_device_state(api, drv->host, rq->device, M2M_DEVICE_OFFLINE, reason);
 }
 
 static void txn_timeout(m2m_timer *timer, void *arg)
@@ -203,12 +208,15 @@ void ser_poll_frame(struct ser_driver *drv, const uint8_t *frame, size_t len,
 		txn_disarm(drv);
 		drv->txn = SER_TXN_NONE;
 		drv->cur = NULL;
-		if (rq->failing) {
-			rq->failing = false;
+		if (rq->failing)
 			drv->api->log(drv->host, M2M_LOG_NOTICE, "request \"%s\" is answered again",
 			              rq->name);
+		if (rq->failing || !rq->answered) {
+			m2m_device_state(drv->api, drv->host, rq->device, M2M_DEVICE_ONLINE,
+			                 rq->failing ? "answering again" : "answering");
 		}
-		m2m_device_state(drv->api, drv->host, rq->device, M2M_DEVICE_ONLINE, "answering");
+		rq->failing = false;
+		rq->answered = true;
 		*ret_answered = rq;
 		ser_poll_next(drv);
 	} else if (drv->txn == SER_TXN_WRITE) {

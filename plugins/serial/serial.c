@@ -455,12 +455,15 @@ void ser_port_down(struct ser_driver *drv, const char *reason)
 
 	drv->online = false;
 	ser_poll_abort(drv, -ENOTCONN, reason);
-	/* A port that stays away is logged once, not at every retry. */
+	/*
+	 * A port that stays away is logged and reported once, not at every
+	 * retry (a 1.0 host makes an event of every device_state call).
+	 */
 	if (strncmp(drv->open_error, reason, sizeof(drv->open_error) - 1) != 0) {
 		api->log(drv->host, M2M_LOG_ERR, "%s", reason);
 		snprintf(drv->open_error, sizeof(drv->open_error), "%s", reason);
+		m2m_device_state(api, drv->host, NULL, M2M_DEVICE_OFFLINE, reason);
 	}
-	m2m_device_state(api, drv->host, NULL, M2M_DEVICE_OFFLINE, reason);
 	if (!drv->down_reported) {
 		drv->down_reported = true;
 		ser_submit_all(drv, M2M_QUALITY_COMM_ERROR);
@@ -491,6 +494,7 @@ static int ser_start(void *driver)
 
 		rq->queued = false;
 		rq->failing = false;
+		rq->answered = false;
 		r = api->timer_start(drv->host, (uint64_t)(rq->interval_us / US_PER_MS),
 		                     (uint64_t)(rq->interval_us / US_PER_MS), ser_poll_tick, rq,
 		                     &rq->timer);

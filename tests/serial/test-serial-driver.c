@@ -336,6 +336,14 @@ static void test_poll_write_and_loss(int minor)
 	ASSERT_EQ(drv->fd, -1);
 	ASSERT_EQ(drv->backoff_us, 400 * US_PER_MS);
 	ASSERT_EQ(fake_host_logged(h, M2M_LOG_ERR, "is not there"), 1);
+	/* Reported once per change, not per retry or per answer (a 1.0 host makes events of them). */
+	if (minor == 0) {
+		ASSERT_EQ(fake_host_events(h, "", "offline"), 2);
+		ASSERT_EQ(fake_host_events(h, "scale", "online"), 1);
+		ASSERT_EQ(fake_host_events(h, "scale", "offline"), 1);
+	} else {
+		ASSERT_EQ(h->n_states, 5);
+	}
 	ser_driver_ops.stop(drv);
 	ASSERT_EQ(fake_host_timers(h), 0);
 	ser_driver_ops.destroy(drv);
