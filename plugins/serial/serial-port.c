@@ -200,8 +200,16 @@ void ser_port_close(struct ser_driver *drv)
 	drv->api->io_stop(drv->io);
 	drv->io = NULL;
 	drv->io_events = 0;
-	if (drv->fd >= 0)
+	if (drv->fd >= 0) {
+		/*
+		 * TIOCEXCL stays on the tty while anyone else has it open (the
+		 * master of a pty does): let go of it, or the next open by an
+		 * unprivileged m2md (a reload, a reopen) would get EBUSY.
+		 */
+		if (drv->exclusive)
+			ioctl(drv->fd, TIOCNXCL);
 		close(drv->fd);
+	}
 	drv->fd = -1;
 	drv->out_len = 0;
 }
