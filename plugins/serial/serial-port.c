@@ -10,7 +10,7 @@
  * locks keep a second reader off the line, because two readers split the
  * bytes between them and both see garbage: TIOCEXCL, which the kernel
  * enforces on later opens (except for root), and flock(), the advisory lock
- * that other serial programs (pyserial, ModemManager's probing) test.
+ * that pyserial's exclusive mode takes and tests.
  *
  * An unplugged USB adapter, or the other end of a pty going away, shows as
  * HUP, ERR or EIO: the port is closed, the instance goes offline and the
