@@ -298,11 +298,12 @@ static void on_frame(void *arg, const uint8_t *data, size_t len, uint64_t time_u
 	fr.ts_us = api->now_us(drv->host);
 	ser_poll_frame(drv, fr.data, fr.len, &answered);
 	drv->n_rd = 0;
+	for (size_t i = 0; i < drv->n_points; i++)
+		drv->points[i].got = false;
 	if (read_frame(drv, &fr)) {
 		for (size_t i = 0; i < drv->n_points; i++) {
 			struct ser_point *p = &drv->points[i];
 
-			p->got = false;
 			if (p->request && p->request != answered)
 				continue;
 			if (drv->format == SER_NMEA)
@@ -328,7 +329,6 @@ static void on_frame(void *arg, const uint8_t *data, size_t len, uint64_t time_u
 				else
 					add_reading(drv, p, fr.ts_us, 0, M2M_QUALITY_DECODE_ERROR);
 			}
-			p->got = false;
 		}
 	}
 	if (drv->n_rd)

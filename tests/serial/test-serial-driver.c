@@ -395,6 +395,48 @@ static void test_nmea_frames(void)
 	fake_host_free(h);
 }
 
+/* An answer that does not read as the format is a decode error of the request's points. */
+static void test_bad_answer(void)
+{
+	m2m_host *h = fake_host_new();
+	struct pty p;
+	struct ser_driver *drv;
+	char json[1024], buf[64];
+	uint32_t a, b;
+
+	pty_open(&p);
+	snprintf(json, sizeof(json),
+	         "{\"port\":\"%s\",\"device\":\"m\",\"format\":\"delimited\",\"separator\":\";\","
+	         "\"max_length\":40,\"requests\":[{\"name\":\"q\",\"command\":\"Q\\r\","
+	         "\"interval\":\"1s\",\"response\":\"^R;\"}],"
+	         "\"points\":[{\"name\":\"a\",\"request\":\"q\",\"field\":1},"
+	         "{\"name\":\"b\",\"field\":1}]}",
+	         p.path);
+	drv = create(h, fake_host_api(1), json);
+	a = fake_host_point(h, "m/a");
+	b = fake_host_point(h, "m/b");
+	ASSERT_OK(ser_driver_ops.start(drv));
+	ASSERT_STR_EQ((pty_read(&p, buf, sizeof(buf)), buf), "Q\r");
+	/* Unsolicited: only the point without a request takes it. */
+	pty_write(&p, "X;5\r\n");
+	deliver(h, drv);
+	ASSERT_EQ(fake_host_count(h, a), 0);
+	ASSERT_DOUBLE_EQ(fake_host_reading(h, b)->value, 5, 0);
+	pty_write(&p, "R;\"open\r\n");
+	deliver(h, drv);
+	ASSERT_EQ(fake_host_reading(h, a)->quality, M2M_QUALITY_DECODE_ERROR);
+	ASSERT_EQ(fake_host_count(h, b), 1);
+	fake_host_advance(h, US_PER_S);
+	ASSERT_STR_EQ((pty_read(&p, buf, sizeof(buf)), buf), "Q\r");
+	pty_write(&p, "R;7\r\n");
+	deliver(h, drv);
+	ASSERT_EQ(fake_host_reading(h, a)->quality, M2M_QUALITY_GOOD);
+	ASSERT_DOUBLE_EQ(fake_host_reading(h, a)->value, 7, 0);
+	ser_driver_ops.destroy(drv);
+	close(p.master);
+	fake_host_free(h);
+}
+
 int main(void)
 {
 	test_templates();
@@ -403,6 +445,7 @@ int main(void)
 	test_poll_write_and_loss(1);
 	test_poll_write_and_loss(0);
 	test_nmea_frames();
+	test_bad_answer();
 	printf("serial-driver: ok\n");
 	return 0;
 }
