@@ -182,6 +182,9 @@ static int parse_line(struct ser_driver *drv, const cJSON *config)
 	if (r == 0)
 		r = m2m_cfg_duration_range(api, host, config, "stale", 0, 0, 24 * 3600 * US_PER_S,
 		                           &drv->stale_us);
+	if (r == 0)
+		r = m2m_cfg_duration_range(api, host, config, "inter_request_delay", 0, 0,
+		                           10 * US_PER_S, &drv->delay_us);
 	if (r == 0 && drv->stale_us && drv->stale_us < 10 * US_PER_MS)
 		return M2M_CFG_ERROR(drv, key_item(drv, config, "stale"),
 		                     "expected 0 (off) or at least 10ms");

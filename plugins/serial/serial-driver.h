@@ -154,6 +154,7 @@ struct ser_driver {
 	struct sf_config fcfg;
 	int64_t stale_us;         /* 0: no staleness */
 	int64_t backoff_max_us;
+	int64_t delay_us;         /* inter_request_delay */
 	struct ser_point *points;
 	size_t n_points;
 	struct ser_pattern *patterns;
@@ -183,6 +184,7 @@ struct ser_driver {
 
 	/* The line: one transaction at a time. */
 	int txn;                  /* enum ser_txn */
+	int64_t txn_end_us;       /* mono time the last transaction ended, 0: none yet */
 	struct ser_request *cur;
 	int attempt;
 	struct ser_write cur_write;

@@ -52,11 +52,19 @@ static void send_request(struct ser_driver *drv)
 	ser_port_send(drv, rq->cmd, rq->cmd_len);
 }
 
+/* The line is free again: the next transaction waits inter_request_delay from now. */
+static void txn_end(struct ser_driver *drv)
+{
+	drv->txn = SER_TXN_NONE;
+	drv->cur = NULL;
+	drv->txn_end_us = drv->api->mono_us(drv->host);
+}
+
 static void finish_write(struct ser_driver *drv, int status, const char *text)
 {
 	m2m_write *req = drv->cur_write.req;
 
-	drv->txn = SER_TXN_NONE;
+	txn_end(drv);
 	drv->cur_write.req = NULL;
 	txn_disarm(drv);
 	if (req)
@@ -87,8 +95,22 @@ void ser_poll_next(struct ser_driver *drv)
 {
 	/* A write without acknowledgement ends at once, so loop, boundedly. */
 	for (int guard = 0; guard <= SER_WRITE_QUEUE; guard++) {
+		int64_t gap;
+
 		if (drv->txn != SER_TXN_NONE || drv->fd < 0 || !drv->running)
 			return;
+		if (!drv->wq_len && !drv->rq_len)
+			return;
+		/*
+		 * The turnaround some devices need between an answer and the
+		 * next command (an RS-485 transceiver switching back): the
+		 * timeout timer, idle now, calls again when it has passed.
+		 */
+		gap = drv->txn_end_us + drv->delay_us - drv->api->mono_us(drv->host);
+		if (drv->delay_us && drv->txn_end_us && gap > 0) {
+			txn_arm(drv, gap);
+			return;
+		}
 		if (drv->wq_len) {
 			start_write(drv);
 			continue;
@@ -181,8 +203,7 @@ static void txn_timeout(m2m_timer *timer, void *arg)
 			return;
 		}
 		drv->counts[SER_ST_TIMEOUTS]++;
-		drv->txn = SER_TXN_NONE;
-		drv->cur = NULL;
+		txn_end(drv);
 		request_failed(drv, rq);
 	} else if (drv->txn == SER_TXN_WRITE) {
 		char text[96], d[32];
@@ -206,8 +227,7 @@ void ser_poll_frame(struct ser_driver *drv, const uint8_t *frame, size_t len,
 		if (rq->response && ser_pattern_match(rq->response, frame, len, drv->seq) < 0)
 			return;
 		txn_disarm(drv);
-		drv->txn = SER_TXN_NONE;
-		drv->cur = NULL;
+		txn_end(drv);
 		if (rq->failing)
 			drv->api->log(drv->host, M2M_LOG_NOTICE, "request \"%s\" is answered again",
 			              rq->name);

@@ -437,6 +437,49 @@ static void test_bad_answer(void)
 	fake_host_free(h);
 }
 
+/* Requests in turn, with the turnaround an RS-485 line needs between answer and command. */
+static void test_turnaround(void)
+{
+	m2m_host *h = fake_host_new();
+	struct pty p;
+	struct ser_driver *drv;
+	char json[1024], buf[64];
+	struct pollfd pfd;
+
+	pty_open(&p);
+	snprintf(json, sizeof(json),
+	         "{\"port\":\"%s\",\"format\":\"regex\",\"max_length\":40,"
+	         "\"inter_request_delay\":\"30ms\",\"requests\":["
+	         "{\"name\":\"a\",\"device\":\"a\",\"command\":\"#1\\r\",\"response\":\"^1=\"},"
+	         "{\"name\":\"b\",\"device\":\"b\",\"command\":\"#2\\r\",\"response\":\"^2=\"}],"
+	         "\"points\":[{\"name\":\"a/v\",\"request\":\"a\",\"pattern\":\"^1=(.*)$\"},"
+	         "{\"name\":\"b/v\",\"request\":\"b\",\"pattern\":\"^2=(.*)$\"}]}",
+	         p.path);
+	drv = create(h, fake_host_api(1), json);
+	ASSERT_OK(ser_driver_ops.start(drv));
+	/* Both are queued when the port opens; only the first goes out. */
+	ASSERT_STR_EQ((pty_read(&p, buf, sizeof(buf)), buf), "#1\r");
+	pty_write(&p, "2=9\r\n");
+	deliver(h, drv);
+	ASSERT_EQ(fake_host_count(h, fake_host_point(h, "b/v")), 0); /* not b's turn */
+	pty_write(&p, "1=4\r\n");
+	deliver(h, drv);
+	ASSERT_DOUBLE_EQ(fake_host_reading(h, fake_host_point(h, "a/v"))->value, 4, 0);
+	fake_host_advance(h, 29 * US_PER_MS);
+	pfd = (struct pollfd){ .fd = p.master, .events = POLLIN };
+	ASSERT_EQ(poll(&pfd, 1, 50), 0); /* still in the turnaround */
+	fake_host_advance(h, 1 * US_PER_MS);
+	ASSERT_STR_EQ((pty_read(&p, buf, sizeof(buf)), buf), "#2\r");
+	pty_write(&p, "2=5\r\n");
+	deliver(h, drv);
+	ASSERT_DOUBLE_EQ(fake_host_reading(h, fake_host_point(h, "b/v"))->value, 5, 0);
+	ASSERT_EQ(fake_host_state(h, "a")->state, M2M_DEVICE_ONLINE);
+	ASSERT_EQ(fake_host_state(h, "b")->state, M2M_DEVICE_ONLINE);
+	ser_driver_ops.destroy(drv);
+	close(p.master);
+	fake_host_free(h);
+}
+
 int main(void)
 {
 	test_templates();
@@ -446,6 +489,7 @@ int main(void)
 	test_poll_write_and_loss(0);
 	test_nmea_frames();
 	test_bad_answer();
+	test_turnaround();
 	printf("serial-driver: ok\n");
 	return 0;
 }
