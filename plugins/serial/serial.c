@@ -255,7 +255,11 @@ static bool read_frame(struct ser_driver *drv, struct frame *fr)
 		if (r < 0)
 			return false;
 		fr->nmea_valid = nmea_valid(&fr->nmea);
-		if (drv->sentence_time) {
+		/*
+		 * Only a valid sentence's time: a receiver without a fix sends
+		 * its power-on default (1980, 2080, or the GPS week rolled over).
+		 */
+		if (drv->sentence_time && fr->nmea_valid) {
 			int64_t ts;
 
 			if (nmea_timestamp(&fr->nmea, fr->ts_us, &ts) == 0)

@@ -13,8 +13,10 @@ from the same bytes, in the same order, with the driver's rules applied on
 the oracle's side: a bad or missing checksum drops the sentence, an empty
 field gives no reading, a position needs a valid fix."""
 
+import datetime
 import functools
 import math
+import time
 
 import pynmea2
 
@@ -208,6 +210,7 @@ def test_sentence_timestamp():
     cfg = driver("gps", port=pty.port, format="nmea", device="gps", timestamp="sentence")
     cfg += point("gps", name="lat", sentence="RMC", field="latitude")
     cfg += point("gps", name="alt", sentence="GGA", field="altitude")
+    cfg += point("gps", name="sats", sentence="GGA", field="satellites")
     gw = Gateway("ser-nmea-ts", cfg, directory=d).start()
     try:
         wait_for(lambda: "reading \"%s\"" % pty.port in gw.run_log(), 10, "the port opened")
@@ -216,9 +219,14 @@ def test_sentence_timestamp():
         wait_for(lambda: readings(gw, "gps/lat"), 10, "the RMC reading")
         ts = readings(gw, "gps/lat")[0][2]
         msg = pynmea2.parse(sentence(rmc).strip())
-        expect = int(msg.datetime.replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
-                     * 1e6)
+        expect = int(msg.datetime.replace(tzinfo=datetime.timezone.utc).timestamp() * 1e6)
         check(ts == expect, "the reading carries the sentence's time: %d, pynmea2 %d" % (ts, expect))
+        # Without a fix the receiver's clock is its power-on default: the arrival time is kept.
+        before = time.time()
+        pty.write(sentence("GNGGA,000013.00,,,,,0,03,99.99,,,,,,").encode())
+        wait_for(lambda: readings(gw, "gps/sats"), 10, "the GGA reading")
+        ts = readings(gw, "gps/sats")[0][2]
+        check(abs(ts / 1e6 - before) < 60, "an invalid sentence keeps the arrival time: %d" % ts)
     finally:
         check(gw.stop() == 0, "m2md exits 0")
         pty.kill()
