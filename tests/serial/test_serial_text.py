@@ -64,15 +64,20 @@ class Scale(Device):
             return [c for _, c in self.commands if c.startswith(prefix)]
 
 
+def ms(n):
+    """N milliseconds as a config duration, longer on a slow machine (M2M_TEST_SLOW)."""
+    return "%dms" % int(n * SLOW)
+
+
 PATTERN = r"^(?<state>ST|US),GS,(?<w>[-+ ]?[0-9.]+)kg$"
 
 
 def scale_config(port):
     cfg = driver("scale", port=port, format="regex", device="scale", max_length=64,
                  backoff_max="500ms")
-    cfg += request("scale", name="weight", command="W\\r", interval="200ms", timeout="150ms",
+    cfg += request("scale", name="weight", command="W\\r", interval="200ms", timeout=ms(150),
                    retries=1, response="^(ST|US),")
-    cfg += request("scale", name="tare", command="T\r", interval="300ms", timeout="150ms",
+    cfg += request("scale", name="tare", command="T\r", interval="300ms", timeout=ms(150),
                    retries=0, response="^TARE ")
     cfg += point("scale", name="weight", unit="kg", request="weight", pattern=PATTERN, group="w")
     cfg += point("scale", name="stable", kind="bool", request="weight", pattern=PATTERN,
@@ -80,7 +85,7 @@ def scale_config(port):
     cfg += point("scale", name="tare", request="tare", pattern=r"^TARE ([0-9.]+)$")
     cfg += point("scale", name="door", kind="string", pattern=r"^EVT,door,(\w+)$")
     cfg += point("scale", name="setpoint", writable=True, min=0, max=100,
-                 write="SP{value:.1f}\r", ack="^OK$", nak="^ERR", write_timeout="300ms",
+                 write="SP{value:.1f}\r", ack="^OK$", nak="^ERR", write_timeout=ms(300),
                  pattern=r"^SP=(.*)$")
     return cfg
 
@@ -139,8 +144,8 @@ def test_scale_polled_and_written():
               "an unacknowledged write times out: %r" % r)
         wait_for(lambda: any(e[0] == "offline" and "timeout: no answer to request" in (e[2] or "")
                              for e in events(gw, "scale")), 5, "an offline event")
-        wait_for(lambda: 'no answer to request "weight" within 150ms (2 attempts)' in gw.run_log(),
-                 5, "the weight request's timeout logged, with its retry")
+        logged = 'no answer to request "weight" within %s (2 attempts)' % ms(150)
+        wait_for(lambda: logged in gw.run_log(), 5, "the weight request's timeout, with its retry")
         st = stats(gw, "scale")
         check(st["timeouts"] >= 2, "timeouts counted: %r" % st)
         scale.mute = False
@@ -246,7 +251,7 @@ def test_multidrop_line():
     cfg = driver("bus", port=pty.port, format="regex", max_length=32)
     for addr in ("01", "02"):
         cfg += request("bus", name="r" + addr, device="m" + addr, command="#%sR\\r" % addr,
-                       interval="150ms", timeout="100ms", retries=0, response="^>%s " % addr)
+                       interval="150ms", timeout=ms(100), retries=0, response="^>%s " % addr)
         cfg += point("bus", name="m%s/v" % addr, request="r" + addr,
                      pattern=r"^>%s ([0-9.]+)$" % addr)
     gw = Gateway("ser-485bus", cfg, directory=d).start()
@@ -274,7 +279,7 @@ def test_idle_framing():
     d = tmpdir("ser-idle")
     pty = PtyPair(d)
     cfg = driver("bin", port=pty.port, format="regex", device="bin", framing="idle",
-                 idle="100ms", max_length=16, pattern=r"^R([0-9]+)$")
+                 idle=ms(200), max_length=16, pattern=r"^R([0-9]+)$")
     cfg += point("bin", name="r")
     gw = Gateway("ser-idle", cfg, directory=d).start()
     try:
@@ -284,12 +289,12 @@ def test_idle_framing():
         wait_for(lambda: good_values(gw, "bin/r") == [123], 5, "one frame of two writes")
         pty.write(b"R4")
         wait_for(lambda: good_values(gw, "bin/r") == [123, 4], 5, "a pause ends a frame")
-        time.sleep(0.3 * SLOW)
+        time.sleep(0.6 * SLOW)
         pty.write(b"5")
         wait_for(lambda: stats(gw, "bin")["unused_frames"] == 1, 5, "the lone '5' is a frame")
         pty.write(b"R" + b"9" * 30)
         wait_for(lambda: stats(gw, "bin")["overlong_frames"] == 1, 5, "an overlong frame")
-        time.sleep(0.3 * SLOW)
+        time.sleep(0.6 * SLOW)
         pty.write(b"R6")
         wait_for(lambda: good_values(gw, "bin/r")[-1:] == [6], 5, "in step again after it")
     finally:
