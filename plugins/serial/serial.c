@@ -17,6 +17,7 @@
  * the frames' way into readings.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -139,6 +140,9 @@ static void take_field(struct ser_driver *drv, struct ser_point *p, struct st_fi
 	if (r == -ENODATA)
 		return;
 	p->got = true;
+	/* "1e999" reads as infinity, which no device means: a bad value, not a reading. */
+	if (r == 0 && !isfinite(v))
+		r = -ERANGE;
 	if (r < 0) {
 		add_reading(drv, p, ts, 0, M2M_QUALITY_DECODE_ERROR);
 		return;
