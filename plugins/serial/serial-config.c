@@ -365,6 +365,49 @@ static const char *sentence_type(const char *sentence)
 	return strlen(sentence) == 5 && sentence[0] != 'P' ? sentence + 2 : sentence;
 }
 
+/*
+ * Positions and what is derived from them mean nothing without a fix; the
+ * receiver's own status and counts are good either way.
+ */
+static bool gated_by_default(int kind, const char *field)
+{
+	return kind == NMEA_KIND_LAT || kind == NMEA_KIND_LON ||
+	       (field && (strcmp(field, "altitude") == 0 || strncmp(field, "speed", 5) == 0 ||
+	                  strcmp(field, "course") == 0 || strcmp(field, "geoid_separation") == 0));
+}
+
+/* A named field of sentence TYPE: checked against the codec's names and the point's kind. */
+static int parse_nmea_field(struct ser_driver *drv, const cJSON *obj, struct ser_point *p,
+                            const char *type, const char *field, int *ret_kind)
+{
+	int fk = nmea_field_kind(type, field);
+
+	if (fk < 0) {
+		char names[400] = "";
+		size_t n = 0;
+		const char *nm;
+
+		for (unsigned i = 0; (nm = nmea_field_name(type, i)) && n < sizeof(names) - 20; i++)
+			n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "", nm);
+		if (!n)
+			return M2M_CFG_ERROR(drv, key_item(drv, obj, "field"),
+			                     "sentence %s has no named fields: use %s", type,
+			                     strcmp(type, "XDR") == 0
+			                             ? "'xdr' (the transducer's name) or 'index'"
+			                             : "'index'");
+		return M2M_CFG_ERROR(drv, key_item(drv, obj, "field"), "%s has no field \"%s\" (%s)",
+		                     type, field, names);
+	}
+	if (fk == NMEA_KIND_TEXT && p->kind == SER_KIND_NUMBER)
+		return M2M_CFG_ERROR(drv, key_item(drv, obj, "field"),
+		                     "field \"%s\" of %s is a letter or a name, not a number: use "
+		                     "kind = \"string\", or kind = \"bool\" with 'on'", field, type);
+	if (!(p->field = m2m_strdup(field)))
+		return -ENOMEM;
+	*ret_kind = fk;
+	return 0;
+}
+
 static int parse_nmea_address(struct ser_driver *drv, const cJSON *obj, struct ser_point *p)
 {
 	const struct m2m_host_api *api = drv->api;
@@ -406,43 +449,12 @@ static int parse_nmea_address(struct ser_driver *drv, const cJSON *obj, struct s
 		return -ENOMEM;
 	fk = -1;
 	if (field) {
-		fk = nmea_field_kind(type, field);
-		if (fk < 0) {
-			char names[400] = "";
-			size_t n = 0;
-			const char *nm;
-
-			for (unsigned i = 0; (nm = nmea_field_name(type, i)) && n < sizeof(names) - 20; i++)
-				n += (size_t)snprintf(names + n, sizeof(names) - n, "%s%s", i ? ", " : "", nm);
-			if (!n)
-				return M2M_CFG_ERROR(drv, key_item(drv, obj, "field"),
-				                     "sentence %s has no named fields: use %s", type,
-				                     strcmp(type, "XDR") == 0
-				                             ? "'xdr' (the transducer's name) or 'index'"
-				                             : "'index'");
-			return M2M_CFG_ERROR(drv, key_item(drv, obj, "field"),
-			                     "%s has no field \"%s\" (%s)", type, field, names);
-		}
-		if (!(p->field = m2m_strdup(field)))
-			return -ENOMEM;
-		if (fk == NMEA_KIND_TEXT && p->kind == SER_KIND_NUMBER)
-			return M2M_CFG_ERROR(drv, key_item(drv, obj, "field"),
-			                     "field \"%s\" of %s is a letter or a name, not a number: use "
-			                     "kind = \"string\", or kind = \"bool\" with 'on'", field, type);
+		r = parse_nmea_field(drv, obj, p, type, field, &fk);
+		if (r < 0)
+			return r;
 	}
-	/*
-	 * Positions and what is derived from them mean nothing without a fix;
-	 * the receiver's own status and counts are good either way.
-	 */
-	{
-		bool gated = fk == NMEA_KIND_LAT || fk == NMEA_KIND_LON ||
-		             (field && (strcmp(field, "altitude") == 0 || strncmp(field, "speed", 5) == 0 ||
-		                        strcmp(field, "course") == 0 ||
-		                        strcmp(field, "geoid_separation") == 0));
-
-		r = m2m_cfg_flag(api, host, obj, "valid_only", gated, &p->valid_only);
-	}
-	return r;
+	return m2m_cfg_flag(api, host, obj, "valid_only", gated_by_default(fk, field),
+	                    &p->valid_only);
 }
 
 static int parse_group(struct ser_driver *drv, const cJSON *obj, struct ser_point *p)
