@@ -17,6 +17,7 @@
  * the frames' way into readings.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,10 +437,15 @@ void ser_port_up(struct ser_driver *drv)
 {
 	const struct m2m_host_api *api = drv->api;
 	int64_t now = api->mono_us(drv->host);
+	char real[PATH_MAX];
 
+	/* Which tty a /dev/serial/by-id name stands for this time, for whoever reads the log. */
+	if (!realpath(drv->port, real) || strcmp(real, drv->port) == 0)
+		real[0] = 0;
 	api->log(drv->host, drv->open_error[0] ? M2M_LOG_NOTICE : M2M_LOG_INFO,
-	         "reading \"%s\" at %d baud (%zu points, %zu requests)", drv->port, drv->baud,
-	         drv->n_points, drv->n_requests);
+	         "reading \"%s\"%s%s%s at %d baud (%zu points, %zu requests)", drv->port,
+	         real[0] ? " (" : "", real, real[0] ? ")" : "", drv->baud, drv->n_points,
+	         drv->n_requests);
 	drv->open_error[0] = 0;
 	drv->online = true;
 	drv->silent = false;

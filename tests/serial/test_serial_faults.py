@@ -34,6 +34,8 @@ def test_hangup_and_reopen():
     gw = Gateway("ser-hup", gps(pty.port), directory=d).start()
     try:
         wait_for(lambda: opened(gw, pty.port), 10, "the port opened")
+        check('"%s" (%s)' % (pty.port, os.path.realpath(pty.port)) in gw.run_log(),
+              "the log names the tty the link stands for")
         pty.write(RMC.encode())
         wait_for(lambda: good_values(gw, "gps/lat"), 5, "a position")
         mark = max_rowid(gw)
