@@ -98,7 +98,7 @@ static int pattern_get(struct ser_driver *drv, const cJSON *item, const char *te
 			return 0;
 		}
 	pat = &drv->patterns[drv->n_patterns];
-	r = st_regex_compile(text, 0, 0, &pat->re, err, sizeof(err));
+	r = st_regex_compile(text, drv->match_limit, 0, &pat->re, err, sizeof(err));
 	if (r == -EINVAL)
 		return M2M_CFG_ERROR(drv, item, "bad regular expression: %s", err);
 	if (r < 0)
@@ -185,6 +185,10 @@ static int parse_line(struct ser_driver *drv, const cJSON *config)
 	if (r == 0)
 		r = m2m_cfg_duration_range(api, host, config, "inter_request_delay", 0, 0,
 		                           10 * US_PER_S, &drv->delay_us);
+	/* Before any pattern is compiled: every one takes it. */
+	if (r == 0)
+		r = m2m_cfg_uint(api, host, config, "match_limit", SER_MATCH_LIMIT, 100, 10000000,
+		                 &drv->match_limit);
 	if (r == 0 && drv->stale_us && drv->stale_us < 10 * US_PER_MS)
 		return M2M_CFG_ERROR(drv, key_item(drv, config, "stale"),
 		                     "expected 0 (off) or at least 10ms");

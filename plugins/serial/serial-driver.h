@@ -31,11 +31,16 @@
 /* Writes waiting for the line beyond this are refused with -EBUSY. */
 #define SER_WRITE_QUEUE 8
 /*
- * Bytes read per callback at most, so that a flood cannot hold the loop:
- * one read's worth, about 1 ms of parsing and submitting short lines on a
- * small ARM board; the watch fires again on the loop's next turn.
+ * Bytes read per wake-up at most, so that a flood cannot hold the loop: the
+ * watch fires again on the loop's next turn. They are parsed SER_FEED_PIECE
+ * at a time, and after SER_SLICE_US of parsing the rest waits for the next
+ * turn too (serial-port.c).
  */
 #define SER_READ_BUDGET 4096
+#define SER_FEED_PIECE 64
+#define SER_SLICE_US 1000
+/* The PCRE2 match limit of the driver's patterns unless 'match_limit' says otherwise. */
+#define SER_MATCH_LIMIT 10000
 /* The first reopen delay; it doubles up to backoff_max. */
 #define SER_BACKOFF_MIN_US (100 * US_PER_MS)
 /* Fields of a delimited frame at most. */
@@ -155,6 +160,7 @@ struct ser_driver {
 	int64_t stale_us;         /* 0: no staleness */
 	int64_t backoff_max_us;
 	int64_t delay_us;         /* inter_request_delay */
+	unsigned match_limit;
 	struct ser_point *points;
 	size_t n_points;
 	struct ser_pattern *patterns;
@@ -167,7 +173,7 @@ struct ser_driver {
 	int fd;
 	m2m_io *io;
 	int io_events;
-	m2m_timer *reopen_timer, *idle_timer, *stale_timer, *txn_timer;
+	m2m_timer *reopen_timer, *idle_timer, *stale_timer, *txn_timer, *resume_timer;
 	int64_t backoff_us;
 	bool online;              /* the port is open and has not gone silent */
 	bool silent;              /* offline because nothing arrived for stale_us */
@@ -192,6 +198,9 @@ struct ser_driver {
 	size_t rq_head, rq_len;
 	struct ser_write wq[SER_WRITE_QUEUE];
 	size_t wq_head, wq_len;
+	uint8_t pend[SER_READ_BUDGET]; /* the last read, pend_off bytes of it parsed */
+	size_t pend_off, pend_len;
+	bool resume_hup;          /* the port hung up while bytes were left to parse */
 	uint8_t out[2 * SER_CMD_MAX];
 	size_t out_len;
 

@@ -212,6 +212,10 @@ void ser_port_close(struct ser_driver *drv)
 	}
 	drv->fd = -1;
 	drv->out_len = 0;
+	/* What the last read brought and was not parsed yet belongs to the old line. */
+	drv->pend_off = drv->pend_len = 0;
+	drv->api->timer_stop(drv->resume_timer);
+	drv->resume_timer = NULL;
 }
 
 void ser_port_try_open(struct ser_driver *drv)
@@ -317,46 +321,105 @@ int ser_port_send(struct ser_driver *drv, const uint8_t *data, size_t len)
 	return r;
 }
 
+static void resume_cb(m2m_timer *timer, void *arg);
+
+/* Comes back on the loop's next turn (a timer of 0 ms), whether or not the fd is readable. */
+static void schedule_resume(struct ser_driver *drv, bool hup)
+{
+	drv->resume_hup = hup;
+	if (m2m_timer_rearm(drv->api, drv->host, &drv->resume_timer, 0, 0, resume_cb, drv) < 0)
+		drv->api->log(drv->host, M2M_LOG_ERR, "cannot schedule the rest of a read");
+}
+
+/*
+ * Feeds what the last read brought, SER_FEED_PIECE bytes at a time, until
+ * it is all in or SER_SLICE_US of the loop is spent: then the rest waits
+ * for the loop's next turn. Lines crafted against a loose pattern cost up
+ * to its match limit each, and 4 KiB of them would otherwise hold the loop
+ * for tens of milliseconds. Returns true when nothing is left.
+ */
+static bool feed_pending(struct ser_driver *drv, bool hup)
+{
+	const struct m2m_host_api *api = drv->api;
+	int64_t t0 = api->mono_us(drv->host);
+
+	while (drv->pend_off < drv->pend_len) {
+		size_t n = drv->pend_len - drv->pend_off;
+
+		if (n > SER_FEED_PIECE)
+			n = SER_FEED_PIECE;
+		ser_on_bytes(drv, drv->pend + drv->pend_off, n);
+		/* A frame's callback may have lost the port (a failed write). */
+		if (drv->fd < 0)
+			return true;
+		drv->pend_off += n;
+		if (drv->pend_off < drv->pend_len && api->mono_us(drv->host) - t0 > SER_SLICE_US) {
+			schedule_resume(drv, hup);
+			return false;
+		}
+	}
+	drv->pend_off = drv->pend_len = 0;
+	return true;
+}
+
+/*
+ * One read's worth: what is pending first, then at most one read. Returns
+ * false when the line is gone (then the caller reports it).
+ */
+static bool pump_bytes(struct ser_driver *drv, bool hup, char *why, size_t whysize)
+{
+	ssize_t n;
+
+	if (!feed_pending(drv, hup) || drv->fd < 0)
+		return true;
+	do
+		n = read(drv->fd, drv->pend, sizeof(drv->pend));
+	while (n < 0 && errno == EINTR);
+	if (n > 0) {
+		drv->pend_len = (size_t)n;
+		if (feed_pending(drv, hup) && drv->fd >= 0 && hup)
+			/* The watch may be stopped now: read on until the hang-up shows. */
+			schedule_resume(drv, hup);
+		return true;
+	}
+	if (n < 0 && errno == EAGAIN && !hup)
+		return true;
+	/* EOF, EIO, or a hang-up with nothing left to read: the line is gone. */
+	if (n < 0 && errno != EAGAIN)
+		snprintf(why, whysize, "the port went away (%s)", strerror(errno));
+	else
+		snprintf(why, whysize, "the port hung up");
+	return false;
+}
+
+static void pump(struct ser_driver *drv, bool hup)
+{
+	char why[96];
+
+	if (pump_bytes(drv, hup, why, sizeof(why)))
+		ser_publish_stats(drv);
+	else
+		ser_port_lost(drv, why);
+}
+
+static void resume_cb(m2m_timer *timer, void *arg)
+{
+	struct ser_driver *drv = arg;
+
+	(void)timer;
+	if (drv->fd >= 0)
+		pump(drv, drv->resume_hup);
+}
+
 static void on_io(m2m_io *io, int events, void *arg)
 {
 	struct ser_driver *drv = arg;
-	uint8_t buf[4096];
-	size_t total = 0;
 
 	(void)io;
 	if ((events & M2M_IO_WRITE) && flush_out(drv) < 0) {
 		ser_port_lost(drv, "write failed: the port went away");
 		return;
 	}
-	if (!(events & (M2M_IO_READ | M2M_IO_HUP | M2M_IO_ERR)))
-		return;
-	while (total < SER_READ_BUDGET) {
-		ssize_t n = read(drv->fd, buf, sizeof(buf));
-
-		if (n > 0) {
-			total += (size_t)n;
-			ser_on_bytes(drv, buf, (size_t)n);
-			/* A frame's callback may have lost the port (a failed write). */
-			if (drv->fd < 0)
-				return;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN && !(events & (M2M_IO_HUP | M2M_IO_ERR)))
-			break;
-		/* EOF, EIO, or a hang-up with nothing left to read: the line is gone. */
-		{
-			char why[96];
-
-			if (n < 0 && errno != EAGAIN)
-				snprintf(why, sizeof(why), "the port went away (%s)", strerror(errno));
-			else
-				snprintf(why, sizeof(why), "the port hung up");
-			ser_port_lost(drv, why);
-		}
-		return;
-	}
-	ser_publish_stats(drv);
+	if (events & (M2M_IO_READ | M2M_IO_HUP | M2M_IO_ERR))
+		pump(drv, (events & (M2M_IO_HUP | M2M_IO_ERR)) != 0);
 }
-

@@ -9,6 +9,7 @@ import fcntl
 import os
 import pwd
 import subprocess
+import threading
 import time
 
 from sertest import (COMM_ERROR, GOOD, SLOW, STALE, Gateway, PtyPair, check, ctl, driver,
@@ -196,6 +197,44 @@ def test_flood_stays_bounded():
         pty.kill()
 
 
+def test_hostile_line_against_a_loose_pattern():
+    """A pattern that backtracks exponentially, fed lines crafted against
+    it: PCRE2's limits stop each match, the stop is counted, the loop keeps
+    answering while it works through them, and a good line after them is
+    read."""
+    d = tmpdir("ser-redos")
+    pty = PtyPair(d)
+    cfg = driver("r", port=pty.port, format="regex", device="r", max_length=128,
+                 pattern=r"^(a+)+b ([0-9]+)$")
+    cfg += point("r", name="v", group=2)
+    gw = Gateway("ser-redos", cfg, directory=d).start()
+    try:
+        wait_for(lambda: opened(gw, pty.port), 10, "the port opened")
+        n = 2000
+        writer = threading.Thread(target=pty.write, args=((b"a" * 40 + b"c 1\n") * n + b"aab 7\n",))
+        t0 = time.monotonic()
+        writer.start()
+        worst = 0
+        while writer.is_alive() or not good_values(gw, "r/v"):
+            t = time.monotonic()
+            check(ctl(gw, "status", timeout=10).get("ok"), "status answers")
+            worst = max(worst, time.monotonic() - t)
+            if time.monotonic() - t0 > 60 * SLOW:
+                raise AssertionError("the good line never came")
+        writer.join()
+        st = stats(gw, "r")
+        check(st["regex_limit_hits"] == n, "each hostile line stopped by a limit: %r" % st)
+        check(good_values(gw, "r/v") == [7], "the good line after them is read")
+        print("hostile lines: %d in %.2fs, status answered within %.1f ms at worst"
+              % (n, time.monotonic() - t0, worst * 1000))
+        # Each match stops at the limit (about 0.1 ms), and reads shrink while
+        # lines are this expensive, so no wake-up holds the loop for long.
+        check(worst < 0.05 * SLOW, "status waited at most 50 ms: %.1f ms" % (worst * 1000))
+    finally:
+        check(gw.stop() == 0, "m2md exits 0")
+        pty.kill()
+
+
 BAD = [
     # (config keys, points, the message's key path, words of the message)
     (dict(format="regex", max_length=32, pattern="(unclosed"), [dict(name="x")],
@@ -250,4 +289,5 @@ def test_bad_configs():
 
 if __name__ == "__main__":
     main([test_hangup_and_reopen, test_port_held_by_another_process, test_silent_device_goes_stale,
-          test_rs485_on_a_pty, test_flood_stays_bounded, test_bad_configs])
+          test_rs485_on_a_pty, test_flood_stays_bounded, test_hostile_line_against_a_loose_pattern,
+          test_bad_configs])
