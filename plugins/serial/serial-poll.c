@@ -84,7 +84,13 @@ static void start_write(struct ser_driver *drv)
 		txn_arm(drv, w->p->write_timeout_us);
 	r = ser_port_send(drv, w->cmd, w->len);
 	if (r < 0) {
-		/* ser_port_send lost the port, and that completed the write already. */
+		/*
+		 * A failed write loses the port, which completed the write
+		 * already; what is left is output that cannot drain (a line
+		 * held by flow control), which completes it here.
+		 */
+		if (drv->txn == SER_TXN_WRITE && drv->cur_write.req)
+			finish_write(drv, r, "the line does not take output (flow control?)");
 		return;
 	}
 	if (!w->p->ack && !w->p->nak)

@@ -480,6 +480,54 @@ static void test_turnaround(void)
 	fake_host_free(h);
 }
 
+/* A line that takes no more output: writes fail, each exactly once, and nothing is lost track of. */
+static void test_output_blocked(void)
+{
+	m2m_host *h = fake_host_new();
+	static struct m2m_write w[400];
+	struct pty p;
+	struct ser_driver *drv;
+	char json[2048], tpl[600];
+	uint32_t sp;
+	int blocked = -1;
+
+	pty_open(&p);
+	memset(tpl, 'X', 490);
+	tpl[490] = 0;
+	snprintf(json, sizeof(json),
+	         "{\"port\":\"%s\",\"device\":\"d\",\"format\":\"regex\",\"max_length\":40,"
+	         "\"points\":[{\"name\":\"sp\",\"pattern\":\"^(x)$\",\"writable\":true,"
+	         "\"write\":\"%s{value}\\r\",\"ack\":\"^OK$\",\"write_timeout\":\"10ms\"},"
+	         "{\"name\":\"sq\",\"pattern\":\"^(y)$\",\"writable\":true,"
+	         "\"write\":\"%s{value}\\r\"}]}",
+	         p.path, tpl, tpl);
+	drv = create(h, fake_host_api(1), json);
+	sp = fake_host_point(h, "d/sp");
+	ASSERT_OK(ser_driver_ops.start(drv));
+	/* Nobody reads the master: the pty fills, then the driver's own buffer. */
+	for (int i = 0; i < 400 && blocked < 0; i++) {
+		ASSERT_OK(ser_driver_ops.write(drv, sp, i, &w[i]));
+		fake_host_advance(h, 10 * US_PER_MS);
+		ASSERT_EQ(w[i].calls, 1);
+		if (w[i].status == -ENOBUFS)
+			blocked = i;
+		else
+			ASSERT_EQ(w[i].status, -ETIMEDOUT);
+	}
+	ASSERT_GT(blocked, 0);
+	ASSERT_STR_CONTAINS(w[blocked].text, "does not take output");
+	ASSERT(drv->fd >= 0); /* a full line is no lost port */
+	/* Without an acknowledgement to wait for, a refused write must not hold the line. */
+	memset(w, 0, sizeof(w));
+	ASSERT_OK(ser_driver_ops.write(drv, fake_host_point(h, "d/sq"), 1, &w[0]));
+	ASSERT_EQ(w[0].calls, 1);
+	ASSERT_EQ(w[0].status, -ENOBUFS);
+	ASSERT_EQ(drv->txn, SER_TXN_NONE);
+	ser_driver_ops.destroy(drv);
+	close(p.master);
+	fake_host_free(h);
+}
+
 int main(void)
 {
 	test_templates();
@@ -490,6 +538,7 @@ int main(void)
 	test_nmea_frames();
 	test_bad_answer();
 	test_turnaround();
+	test_output_blocked();
 	printf("serial-driver: ok\n");
 	return 0;
 }
