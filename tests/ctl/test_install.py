@@ -64,8 +64,9 @@ def test_destdir_tree():
     for f in os.listdir(d(plugdir)) + [""]:
         m = stat.S_IMODE(os.stat(os.path.join(d(plugdir), f)).st_mode)
         check(m & 0o022 == 0, "%s/%s is not writable by group or others (%o)" % (plugdir, f, m))
-    # The build's plugin directory holds every plugin this build made, and only those.
+    # Exactly the plugins this build made (the -D options decide which), nothing else.
     built = sorted(f for f in os.listdir(PLUGIN_DIR) if f.endswith(".so"))
+    check("sim.so" in built, "the build made its plugins: %r" % built)
     check(sorted(os.listdir(d(plugdir))) == built, "only the plugins the build made in the plugin dir: %s, built %s"
           % (sorted(os.listdir(d(plugdir))), built))
 
