@@ -260,6 +260,13 @@ static size_t stat_index(const struct m2m_host *drv, const char *name) {
 	return SIZE_MAX;
 }
 
+/*
+ * Statistics of one instance at most: a bound, so that a driver that
+ * invents names per reading cannot grow us without end, and room for the
+ * per-device statistics of a large instance (200 BLE sensors declare 1,400).
+ */
+#define STATS_MAX 16384
+
 /* The index of statistic NAME, added as a gauge set to 0 when new; SIZE_MAX when full. */
 static size_t stat_add(struct m2m_host *drv, const char *name) {
 	size_t i = stat_index(drv, name);
@@ -267,8 +274,7 @@ static size_t stat_add(struct m2m_host *drv, const char *name) {
 
 	if (i != SIZE_MAX)
 		return i;
-	/* A bound, so a driver that invents names per reading cannot grow us without end. */
-	if (drv->n_stats >= 1024)
+	if (drv->n_stats >= STATS_MAX)
 		return SIZE_MAX;
 	v = realloc(drv->stats, (drv->n_stats + 1) * sizeof(*v));
 	if (!v)
@@ -471,7 +477,7 @@ static int h_stat_declare(m2m_host *drv, const char *name, const char *device, i
 	i = stat_add(drv, full);
 	if (i == SIZE_MAX) {
 		free(st);
-		return drv->n_stats >= 1024 ? -ENOSPC : -ENOMEM;
+		return drv->n_stats >= STATS_MAX ? -ENOSPC : -ENOMEM;
 	}
 	ds = &drv->stats[i];
 	free(ds->device);

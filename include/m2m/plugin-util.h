@@ -237,16 +237,18 @@ struct m2m_stat_slot {
 	const struct m2m_host_api *api;
 	m2m_host *host;
 	m2m_stat *stat;  /* NULL on a 1.0 host */
+	/* api NULL: the host refused the declaration; setting it does nothing. */
 	char name[64];   /* "name.device" (or "name"), for the 1.0 stat() */
 };
 
 /*
  * Declares the statistic NAME of KIND (enum m2m_stat_kind) for DEVICE (NULL:
  * the whole instance) with a one-line HELP into SLOT. When the host has no
- * stat_declare, or refuses the declaration, SLOT falls back to the 1.0
- * stat("name.device"), an unlabelled gauge, and the host's error is
- * returned for the driver to log; the slot is usable either way. Only
- * during create or start, like stat_declare.
+ * stat_declare, SLOT falls back to the 1.0 stat("name.device"), an
+ * unlabelled gauge. When the host refuses the declaration, its error is
+ * returned for the driver to log, and setting the slot does nothing. The
+ * slot is usable either way. Only during create or start, like
+ * stat_declare.
  */
 static inline int m2m_stat_slot_declare(struct m2m_stat_slot *slot,
                                         const struct m2m_host_api *api, m2m_host *host,
@@ -264,8 +266,14 @@ static inline int m2m_stat_slot_declare(struct m2m_stat_slot *slot,
 		snprintf(slot->name, sizeof(slot->name), "%s", name);
 	if (M2M_HOST_HAS(api, stat_declare) && M2M_HOST_HAS(api, stat_set)) {
 		r = api->stat_declare(host, name, device, kind, help, &slot->stat);
-		if (r < 0)
+		if (r < 0) {
+			/*
+			 * A 1.1 host refused it: setting it through stat() would
+			 * only be refused again, after a search of every name.
+			 */
 			slot->stat = NULL;
+			slot->api = NULL;
+		}
 	}
 	return r < 0 ? r : 0;
 }

@@ -319,7 +319,7 @@ struct m2m_host_api {
 	 * discovered. The handle lives until destroy(). Declaring the same name
 	 * and device again returns the same handle. Returns 0, -EINVAL for a
 	 * bad name, kind or an empty DEVICE, -ENAMETOOLONG when "name.device"
-	 * exceeds 63 bytes, -ENOSPC past 1024 statistics of the instance.
+	 * exceeds 63 bytes, -ENOSPC past 16384 statistics of the instance.
 	 */
 	int (*stat_declare)(m2m_host *host, const char *name, const char *device, int kind,
 	                    const char *help, m2m_stat **ret);

@@ -10,6 +10,7 @@
  * m2md --check finds a bad or too open key file before the daemon runs.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -434,40 +435,68 @@ static int read_key_file(struct ble_driver *drv, const cJSON *item)
 	return 0;
 }
 
+/* The statistics of the instance, and of each device. */
+static const struct stat_def {
+	size_t offset; /* of the slot in struct ble_driver or struct ble_dev_stats */
+	const char *name, *help;
+} instance_stats[] = {
+	{ offsetof(struct ble_driver, st_adverts), "reports",
+	  "advertisement reports BlueZ sent, of any device" },
+	{ offsetof(struct ble_driver, st_unknown), "unknown_adverts",
+	  "advertisement reports of devices not configured" },
+	{ offsetof(struct ble_driver, st_filters), "discovery_filters",
+	  "discovery filters set (once per start and each re-arm)" },
+	{ offsetof(struct ble_driver, st_starts), "discovery_starts",
+	  "discovery sessions started (once per start and each re-arm)" },
+}, device_stats[] = {
+	{ offsetof(struct ble_dev_stats, adverts), "adverts", "advertisement reports of the device" },
+	{ offsetof(struct ble_dev_stats, decoded), "decoded", "advertisements decoded into readings" },
+	{ offsetof(struct ble_dev_stats, duplicates), "duplicates",
+	  "advertisements dropped as repeats of the same packet id" },
+	{ offsetof(struct ble_dev_stats, decode_errors), "decode_errors",
+	  "malformed advertisements (no readings)" },
+	{ offsetof(struct ble_dev_stats, auth_errors), "auth_errors",
+	  "encrypted advertisements refused: wrong or missing key, or plaintext while a key is "
+	  "configured" },
+	{ offsetof(struct ble_dev_stats, replays), "replays",
+	  "encrypted advertisements refused for a replayed counter" },
+	{ offsetof(struct ble_dev_stats, other_frames), "other_frames",
+	  "advertisements in no form the device's format reads (another frame type, or the wrong "
+	  "format configured)" },
+};
+
+/* Declares DEFS into the slots at BASE; the first error, or 0. */
+static int declare_set(struct ble_driver *drv, void *base, const struct stat_def *defs, size_t n,
+                       const char *device)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		struct m2m_stat_slot *slot = (struct m2m_stat_slot *)((char *)base + defs[i].offset);
+		int e = m2m_stat_slot_declare(slot, drv->api, drv->host, defs[i].name, device,
+		                              M2M_STAT_COUNTER, defs[i].help);
+
+		if (e < 0 && r == 0)
+			r = e;
+	}
+	return r;
+}
+
 static void declare_stats(struct ble_driver *drv)
 {
-	const struct m2m_host_api *api = drv->api;
-	m2m_host *host = drv->host;
+	int r = declare_set(drv, drv, instance_stats, sizeof(instance_stats) / sizeof(instance_stats[0]), NULL);
 
-	m2m_stat_slot_declare(&drv->st_adverts, api, host, "reports", NULL, M2M_STAT_COUNTER,
-	                      "advertisement reports BlueZ sent, of any device");
-	m2m_stat_slot_declare(&drv->st_unknown, api, host, "unknown_adverts", NULL, M2M_STAT_COUNTER,
-	                      "advertisement reports of devices not configured");
-	m2m_stat_slot_declare(&drv->st_filters, api, host, "discovery_filters", NULL, M2M_STAT_COUNTER,
-	                      "discovery filters set (once per start and each re-arm)");
-	m2m_stat_slot_declare(&drv->st_starts, api, host, "discovery_starts", NULL, M2M_STAT_COUNTER,
-	                      "discovery sessions started (once per start and each re-arm)");
 	for (size_t i = 0; i < drv->n_devices; i++) {
 		struct ble_device *dev = &drv->devices[i];
-		struct ble_dev_stats *st = &dev->st;
+		int e = declare_set(drv, &dev->st, device_stats, sizeof(device_stats) / sizeof(device_stats[0]), dev->name);
 
-		m2m_stat_slot_declare(&st->adverts, api, host, "adverts", dev->name, M2M_STAT_COUNTER,
-		                      "advertisement reports of the device");
-		m2m_stat_slot_declare(&st->decoded, api, host, "decoded", dev->name, M2M_STAT_COUNTER,
-		                      "advertisements decoded into readings");
-		m2m_stat_slot_declare(&st->duplicates, api, host, "duplicates", dev->name, M2M_STAT_COUNTER,
-		                      "advertisements dropped as repeats of the same packet id");
-		m2m_stat_slot_declare(&st->decode_errors, api, host, "decode_errors", dev->name,
-		                      M2M_STAT_COUNTER, "malformed advertisements (no readings)");
-		m2m_stat_slot_declare(&st->auth_errors, api, host, "auth_errors", dev->name, M2M_STAT_COUNTER,
-		                      "encrypted advertisements refused: wrong or missing key, or plaintext "
-		                      "while a key is configured");
-		m2m_stat_slot_declare(&st->replays, api, host, "replays", dev->name, M2M_STAT_COUNTER,
-		                      "encrypted advertisements refused for a replayed counter");
-		m2m_stat_slot_declare(&st->other_frames, api, host, "other_frames", dev->name,
-		                      M2M_STAT_COUNTER, "advertisements in no form the device's format "
-		                      "reads (another frame type, or the wrong format configured)");
+		if (e < 0 && r == 0)
+			r = e;
 	}
+	/* Statistics are for watching; readings go on without them. */
+	if (r < 0)
+		drv->api->log(drv->host, M2M_LOG_WARNING, "not every statistic of the %zu device(s) "
+		              "could be declared: %s", drv->n_devices, strerror(-r));
 }
 
 static int parse_section(struct ble_driver *drv, const cJSON *config, struct ble_defaults *d)

@@ -27,7 +27,11 @@ wraps some variants twice, hence this one. The tests drive it through the
 org.bluez.Mock methods on /.
 '''
 
+import struct
+import time
+
 import dbus
+from gi.repository import GLib
 
 from dbusmock import OBJECT_MANAGER_IFACE, mockobject
 
@@ -298,6 +302,10 @@ def DiscoveryInfo(self, name):
 @dbus.service.method(MOCK, in_signature='ssna{qay}a{say}', out_signature='b')
 def Advertise(self, name, addr, rssi, mfr, svc):
     '''One advertisement; returns whether a client could have seen it.'''
+    return advertise(name, addr, rssi, mfr, svc)
+
+
+def advertise(name, addr, rssi, mfr, svc):
     apath = adapter_path(name)
     st = adapter_state(name)
     if not st['session']:
@@ -413,3 +421,46 @@ def ConnectionInfo(self, name, addr):
 def DisconnectDevice(self, name, addr):
     '''The device goes away (out of range, battery): a disconnect nobody asked for.'''
     return disconnect(device_path(name, addr))
+
+
+# --- a flood of adverts for the benchmark (tests/bench/bench-ble.py) ---
+
+def pvvx_payload(addr, counter):
+    mac = bytes(int(x, 16) for x in reversed(addr.split(':')))
+    return mac + struct.pack('<hHHBBB', 2150 + counter % 50, 4500, 2950, 87, counter & 0xff, 0)
+
+
+@dbus.service.method(MOCK, in_signature='sasud', out_signature='')
+def Flood(self, name, addrs, rate, seconds):
+    '''RATE pvvx adverts per second for SECONDS, round robin over ADDRS, each
+    with the next measurement counter; sent from this process's main loop
+    in 2 ms ticks, so the rate holds while the test only waits.'''
+    st = state()
+    st['flood'] = {'sent': 0, 'seen': 0, 'done': False}
+    f = st['flood']
+    t0 = time.monotonic()
+    addrs = [str(a) for a in addrs]
+
+    def tick():
+        elapsed = time.monotonic() - t0
+        due = int(min(elapsed, seconds) * rate) - f['sent']
+        for _ in range(due):
+            i = f['sent']
+            addr = addrs[i % len(addrs)]
+            f['seen'] += advertise(name, addr, -60, {}, {'181a': pvvx_payload(addr, i // len(addrs))})
+            f['sent'] += 1
+        if elapsed >= seconds:
+            f['done'] = True
+            f['elapsed'] = elapsed
+            return False
+        return True
+
+    GLib.timeout_add(2, tick)
+
+
+@dbus.service.method(MOCK, in_signature='', out_signature='uubd')
+def FloodInfo(self):
+    '''Adverts sent, how many a client could see, whether the flood ended, and its length in s.'''
+    f = state().get('flood') or {'sent': 0, 'seen': 0, 'done': False}
+    return (dbus.UInt32(f['sent']), dbus.UInt32(f['seen']), dbus.Boolean(f['done']),
+            dbus.Double(f.get('elapsed', 0.0)))

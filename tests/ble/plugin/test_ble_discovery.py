@@ -126,6 +126,21 @@ def test_wrong_format_is_not_a_value():
         r.__exit__(None, None, None)
 
 
+def test_many_devices():
+    # 200 sensors declare 1,400 per-device statistics, past the 1,024 the
+    # host once allowed: every device has its own, and the last one counts.
+    addrs = ["10:00:00:00:%02X:%02X" % (i >> 8, i & 0xff) for i in range(200)]
+    cfg = driver("ble") + "".join(device("ble", name="th%d" % i, address=a, format="pvvx")
+                                  + point("ble", name="temperature") for i, a in enumerate(addrs))
+    with rig("ble-many", cfg) as (bus, bluez, gw):
+        wait_for(lambda: bluez.discovery()[0], 10, "m2md to start discovery")
+        check(stat(gw, "decoded.th199") == 0, "the 200th device's statistics are declared")
+        check("could be declared" not in gw.log_text(), "no statistic was refused")
+        bluez.advertise(addrs[199], -60, svc=pvvx(addrs[199], 21.5, 40))
+        wait_for(lambda: stat(gw, "decoded.th199") == 1, 5, "the 200th device's advert counted")
+        wait_for(lambda: latest(gw, "th199/temperature") == (21.5, GOOD), 5, "and its reading")
+
+
 if __name__ == "__main__":
     main([test_filter_and_adverts, test_stale_offline_back, test_device_removed_and_back,
-          test_wrong_format_is_not_a_value])
+          test_wrong_format_is_not_a_value, test_many_devices])
