@@ -25,7 +25,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "ble", "plugin"))
-from bletest import Bus, BlueZ, Gateway, check, device, driver, point, status, tmpdir, wait_for  # noqa: E402
+from bletest import device, driver, point, rig, status, wait_for  # noqa: E402
 from m2mtest import BUILD  # noqa: E402
 
 DEVICES = int(os.environ.get("M2M_BENCH_DEVICES", "200"))
@@ -46,7 +46,6 @@ def median(xs):
 
 
 def main():
-    d = tmpdir("bench-ble")
     addrs = ["10:00:00:00:%02X:%02X" % (i >> 8, i & 0xff) for i in range(DEVICES)]
     cfg = driver("ble") + "".join(
         device("ble", name="th%d" % i, address=a, format="pvvx", stale="60s") + point("ble", name="temperature")
@@ -56,50 +55,41 @@ def main():
     decode_ns = float(re.search(r"decode_ns=([0-9.]+)", decode).group(1))
     bthome_ns = float(re.search(r"bthome_ns=([0-9.]+)", decode).group(1))
 
-    bus = Bus(d)
-    bluez = BlueZ(bus, d)
-    gw = monitor = None
-    try:
-        bluez.start()
-        gw = Gateway("bench-ble", cfg, directory=d, gateway_extra='stats_interval = "2s"\n').start()
-        wait_for(lambda: bluez.discovery()[0] and bluez.discovery()[3].get("DuplicateData"), 15,
-                 "discovery with DuplicateData")
-        monitor = subprocess.Popen(
-            ["dbus-monitor", "--address", bus.address,
-             "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1)
-        st0 = status(gw)["stats"]
-        log0 = len(gw.run_log())
-        c0 = {"m2md": cpu_s(gw.proc.pid), "monitor": cpu_s(monitor.pid), "mock": cpu_s(bluez.proc.pid),
-              "dbus-daemon": cpu_s(bus.proc.pid)}
-        t0 = time.monotonic()
-        bluez.mock.Flood("hci0", addrs, RATE, SECONDS)
-        wait_for(lambda: bool(bluez.mock.FloodInfo()[2]), SECONDS * 3 + 30, "the flood to end")
-        sent, seen, _, flood_s = bluez.mock.FloodInfo()
-        # What is still in the sockets drains; then the counters stop moving.
-        last = None
-        for _ in range(50):
-            n = status(gw)["stats"].get("reports", 0)
-            if n == last:
-                break
-            last = n
-            time.sleep(0.2)
-        wall = time.monotonic() - t0
-        c1 = {"m2md": cpu_s(gw.proc.pid), "monitor": cpu_s(monitor.pid), "mock": cpu_s(bluez.proc.pid),
-              "dbus-daemon": cpu_s(bus.proc.pid)}
-        st1 = status(gw)["stats"]
-        log = gw.run_log()[log0:]
-    finally:
-        if monitor:
-            monitor.terminate()
-            monitor.wait(10)
+    monitor = None
+    with rig("bench-ble", cfg, gateway_extra='stats_interval = "2s"\n') as (bus, bluez, gw):
         try:
-            if gw:
-                check(gw.stop() == 0, "m2md exits 0")
+            wait_for(lambda: bluez.discovery()[0] and bluez.discovery()[3].get("DuplicateData"), 15,
+                     "discovery with DuplicateData")
+            monitor = subprocess.Popen(
+                ["dbus-monitor", "--address", bus.address,
+                 "type='signal',interface='org.freedesktop.DBus.Properties',member='PropertiesChanged'"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+            procs = {"m2md": gw.proc.pid, "monitor": monitor.pid, "mock": bluez.proc.pid,
+                     "dbus-daemon": bus.proc.pid}
+            st0 = status(gw)["stats"]
+            log0 = len(gw.run_log())
+            c0 = {k: cpu_s(pid) for k, pid in procs.items()}
+            t0 = time.monotonic()
+            bluez.mock.Flood("hci0", addrs, RATE, SECONDS)
+            wait_for(lambda: bool(bluez.mock.FloodInfo()[2]), SECONDS * 3 + 30, "the flood to end")
+            sent, seen, _, flood_s = bluez.mock.FloodInfo()
+            # What is still in the sockets drains; then the counters stop moving.
+            last = None
+            for _ in range(50):
+                n = status(gw)["stats"].get("reports", 0)
+                if n == last:
+                    break
+                last = n
+                time.sleep(0.2)
+            wall = time.monotonic() - t0
+            c1 = {k: cpu_s(pid) for k, pid in procs.items()}
+            st1 = status(gw)["stats"]
+            log = gw.run_log()[log0:]
         finally:
-            bluez.kill()
-            bus.stop()
+            if monitor:
+                monitor.terminate()
+                monitor.wait(10)
 
     reports = st1.get("reports", 0) - st0.get("reports", 0)
     decoded = sum(v for k, v in st1.items() if k.startswith("decoded.")) - \

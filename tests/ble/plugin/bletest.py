@@ -156,7 +156,7 @@ def events(gw, source=None):
 
 
 @contextlib.contextmanager
-def rig(name, config, adapter="hci0", bluez_up=True, before=None):
+def rig(name, config, adapter="hci0", bluez_up=True, before=None, gateway_extra=""):
     """A bus, the BlueZ mock (with ADAPTER, unless BLUEZ_UP is false) and
     m2md with CONFIG, for a with block; BEFORE(bluez) runs before m2md
     starts. Everything is stopped by PID afterwards, m2md first."""
@@ -169,7 +169,7 @@ def rig(name, config, adapter="hci0", bluez_up=True, before=None):
             bluez.start(adapter=adapter)
         if before:
             before(bluez)
-        gw = Gateway(name, config, directory=d).start()
+        gw = Gateway(name, config, directory=d, gateway_extra=gateway_extra).start()
         yield bus, bluez, gw
     finally:
         try:
