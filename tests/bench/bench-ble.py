@@ -40,6 +40,54 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def start_profile(pid, d):
+    """perf sampling m2md's CPU (cpu-clock, so it works without hardware
+    counters), when perf is installed; None otherwise."""
+    if subprocess.run(["sh", "-c", "command -v perf"], capture_output=True).returncode != 0:
+        return None
+    out = os.path.join(d, "perf.data")
+    p = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-o", out, "-p", str(pid)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return p, out
+
+
+# Where a sample's time goes, by the shared object or symbol it was in.
+GROUPS = [
+    ("decoding (ble-adv)", lambda dso, sym: sym.startswith(("ble_adv_", "ble_dec_", "ble_put", "ble_bthome",
+                                                            "ble_raw", "ble_seen", "ble_get", "ble_sign"))),
+    ("D-Bus (sd-bus, and reading its messages)", lambda dso, sym: dso.startswith("libsystemd")
+     or sym.startswith("ble_dbus_")),
+    ("SQLite", lambda dso, sym: dso.startswith("libsqlite3")),
+    ("kernel (sockets, scheduling)", lambda dso, sym: dso.startswith("[kernel")),
+    ("libc", lambda dso, sym: dso.startswith("libc.so")),
+]
+
+
+def stop_profile(prof):
+    """{group: share of m2md's samples} from the profile, or None."""
+    if prof is None:
+        return None
+    p, out = prof
+    p.send_signal(2)
+    p.wait(30)
+    rep = subprocess.run(["perf", "report", "-i", out, "--stdio", "--no-children", "-F", "overhead,dso,sym",
+                          "--percent-limit", "0"], capture_output=True, text=True)
+    shares = {g: 0.0 for g, _ in GROUPS}
+    shares["the rest (m2md's core, the ble plugin's own code, other libraries)"] = 0.0
+    for line in rep.stdout.splitlines():
+        m = re.match(r"\s*([0-9.]+)%\s+(\S+)\s+\[[.k]\]\s+(\S+)", line)
+        if not m:
+            continue
+        pct, dso, sym = float(m.group(1)), m.group(2), m.group(3)
+        for g, match in GROUPS:
+            if match(dso, sym):
+                shares[g] += pct
+                break
+        else:
+            shares["the rest (m2md's core, the ble plugin's own code, other libraries)"] += pct
+    return shares if sum(shares.values()) > 0 else None
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2] if xs else float("nan")
@@ -70,6 +118,7 @@ def main():
             st0 = status(gw)["stats"]
             log0 = len(gw.run_log())
             c0 = {k: cpu_s(pid) for k, pid in procs.items()}
+            prof = start_profile(gw.proc.pid, d=os.path.dirname(gw.config))
             t0 = time.monotonic()
             bluez.mock.Flood("hci0", addrs, RATE, SECONDS)
             wait_for(lambda: bool(bluez.mock.FloodInfo()[2]), SECONDS * 3 + 30, "the flood to end")
@@ -84,6 +133,7 @@ def main():
                 time.sleep(0.2)
             wall = time.monotonic() - t0
             c1 = {k: cpu_s(pid) for k, pid in procs.items()}
+            shares = stop_profile(prof)
             st1 = status(gw)["stats"]
             log = gw.run_log()[log0:]
         finally:
@@ -113,6 +163,12 @@ def main():
              float("nan"), per_k["mock"], per_k["dbus-daemon"]))
     print("  loop lag p99 of the 2 s windows: median %.2f ms, worst %.2f ms (%d windows)"
           % (median(p99s), max(p99s) if p99s else float("nan"), len(p99s)))
+    if shares:
+        print("  where m2md's CPU went (perf, cpu-clock samples):")
+        for g, pct in shares.items():
+            print("    %5.1f%%  %s" % (pct, g))
+    else:
+        print("  (perf is not installed: no profile of m2md's CPU)")
     print("  decoding: %.0f ns per pvvx advert (%.0f ns per encrypted BTHome advert) of m2md's %.1f us "
           "per advert = %.1f%%; the rest is D-Bus parsing, storage and the core"
           % (decode_ns, bthome_ns, m2md_us, 100 * decode_ns / 1000 / m2md_us if m2md_us else float("nan")))
