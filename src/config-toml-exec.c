@@ -260,6 +260,14 @@ static int run_parser(const char *text, size_t len, const char *name, uint8_t **
 		if (status != -1 && WIFSIGNALED(status))
 			*ret_error = strdup_printf("%s: the configuration parser %s was killed by signal %d (%s)",
 			                           name, exe, WTERMSIG(status), strsignal(WTERMSIG(status)));
+		else if (status != -1 && WEXITSTATUS(status) == 127 && n == 0)
+			/*
+			 * Where posix_spawn cannot report a failed exec (a vfork it
+			 * cannot do, as under qemu-user), the child exits 127, as a
+			 * shell does for a command it cannot run.
+			 */
+			*ret_error = strdup_printf("%s: cannot run the configuration parser %s (exit status "
+			                           "127: missing or not executable)", name, exe);
 		else
 			*ret_error = strdup_printf("%s: the configuration parser %s failed (exit status %d)",
 			                           name, exe, status != -1 ? WEXITSTATUS(status) : -1);

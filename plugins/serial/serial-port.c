@@ -123,7 +123,8 @@ static int set_rs485(struct ser_driver *drv, int fd, char *err, size_t errsize)
 	if (ioctl(fd, TIOCSRS485, &rs) < 0) {
 		int e = errno;
 
-		if (e == ENOTTY || e == EINVAL)
+		/* ENOSYS: an ioctl the emulator does not pass on (qemu-user), as good as ENOTTY. */
+		if (e == ENOTTY || e == EINVAL || e == ENOSYS)
 			snprintf(err, errsize, "RS-485 mode (rs485 = true) is not supported by this port "
 			         "(%s): it needs a UART whose driver does RS-485 (TIOCSRS485); an "
 			         "adapter that switches direction by itself needs rs485 = false",
