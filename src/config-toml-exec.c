@@ -217,6 +217,8 @@ static int run_parser(const char *text, size_t len, const char *name, uint8_t **
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, in_fd, STDIN_FILENO);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+	/* Nothing else of ours (a plugin's descriptor opened without O_CLOEXEC) reaches the parser. */
+	posix_spawn_file_actions_addclosefrom_np(&fa, STDERR_FILENO + 1);
 	r = -posix_spawn(&pid, exe, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	close(in_fd);
