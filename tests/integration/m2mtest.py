@@ -57,6 +57,22 @@ def ctl_raw(g, request, timeout=10):
         s.close()
 
 
+def toml_value(v):
+    """V as a TOML value: a boolean, a number, or a string."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return json.dumps(v)
+
+
+def table(header, **keys):
+    """A TOML table: "[HEADER]" (or HEADER itself when it is "[[...]]") and KEYS."""
+    lines = ["[%s]" % header if not header.startswith("[") else header]
+    lines += ["%s = %s" % (k, toml_value(v)) for k, v in keys.items()]
+    return "\n".join(lines) + "\n"
+
+
 def wait_for(pred, timeout, what, interval=0.05):
     """Polls PRED until it returns a true value; fails after TIMEOUT seconds."""
     deadline = time.monotonic() + timeout * SLOW

@@ -19,8 +19,8 @@ SOURCE = os.environ.get("M2M_SOURCE_ROOT", os.path.join(HERE, "../.."))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
 
 import m2mtest  # noqa: E402
-from m2mtest import (BUILD, SLOW, Gateway, check, main, run_check, tmpdir,  # noqa: E402,F401
-                     wait_for)
+from m2mtest import (BUILD, SLOW, Gateway, check, main, run_check, table, tmpdir,  # noqa: E402,F401
+                     toml_value, wait_for)
 
 PYTHON = "/usr/bin/python3"
 SERVER = os.path.join(HERE, "mbserver.py")
@@ -141,20 +141,6 @@ class PtyPair:
             self.proc.kill()
         self.proc.wait(10)
         self.errf.close()
-
-
-def toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return json.dumps(v)
-
-
-def table(header, **keys):
-    lines = ["[%s]" % header if not header.startswith("[") else header]
-    lines += ["%s = %s" % (k, toml_value(v)) for k, v in keys.items()]
-    return "\n".join(lines) + "\n"
 
 
 def driver(name, **keys):

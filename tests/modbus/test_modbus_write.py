@@ -11,7 +11,7 @@ import threading
 import time
 
 from mbtest import (BUILD, GOOD, Gateway, Server, as_type, check, ctl, device, driver, encode,
-                    latest, main, point, run_check, tmpdir, wait_for, writes)
+                    latest, main, point, run_check, tmpdir, toml_value, wait_for, writes)
 
 TARGETS = [
     # name, table, address, type, order, value, expected fc, extra keys
@@ -31,10 +31,6 @@ def rule(name, trigger, actions):
                      for p, v in actions)
     return ('[[rules]]\nname = "%s"\npoint = "%s"\ncondition = ">"\nvalue = 0\n'
             'on_raise = [ %s ]\n' % (name, trigger, acts))
-
-
-def toml_value(v):
-    return ("true" if v else "false") if isinstance(v, bool) else repr(v)
 
 
 def write_events(gw):

@@ -4,7 +4,6 @@ holds the device's end, m2md the other), config snippets, and reads of what
 m2md stored. Every wait is bounded; every process is stopped by PID.
 Run with /usr/bin/python3 (Debian's pynmea2)."""
 
-import json
 import os
 import subprocess
 import sys
@@ -16,8 +15,8 @@ SOURCE = os.environ.get("M2M_SOURCE_ROOT", os.path.join(HERE, "../.."))
 sys.path.insert(0, os.path.join(SOURCE, "tests", "integration"))
 
 import m2mtest  # noqa: E402
-from m2mtest import (BUILD, SLOW, Gateway, check, main, run_check, tmpdir,  # noqa: E402,F401
-                     wait_for)
+from m2mtest import (BUILD, SLOW, Gateway, check, main, run_check, table, tmpdir,  # noqa: E402,F401
+                     toml_value, wait_for)
 
 # Qualities as stored (enum m2m_quality).
 GOOD, TIMEOUT, COMM_ERROR, DECODE_ERROR, STALE = 0, 1, 2, 3, 5
@@ -116,20 +115,6 @@ class Device(threading.Thread):
     def stop(self):
         self.stopping = True
         self.join(5)
-
-
-def toml_value(v):
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return json.dumps(v)
-
-
-def table(header, **keys):
-    lines = ["[%s]" % header if not header.startswith("[") else header]
-    lines += ["%s = %s" % (k, toml_value(v)) for k, v in keys.items()]
-    return "\n".join(lines) + "\n"
 
 
 def driver(name, **keys):
