@@ -1655,6 +1655,21 @@ static void poll_close(mqtt *m) {
 static void finish_stop(mqtt *m);
 static void connect_next_addr(mqtt *m);
 
+/*
+ * A connection that failed on a write or a socket error may still have
+ * the broker's last packets unread (a PUBACK that refuses a message, sent
+ * just before the broker closed): they are acted on before the rewind, or
+ * a refused message would be sent again at every connection.
+ */
+static void read_remains(mqtt *m) {
+	m->lost = true; /* what the callbacks do now must not publish */
+	for (int i = 0; i < 1000 && mosquitto_socket(m->mosq) >= 0; i++) {
+		errno = 0;
+		if (mosquitto_loop_read(m->mosq, 1) != MOSQ_ERR_SUCCESS || errno == EAGAIN || errno == EWOULDBLOCK)
+			break;
+	}
+}
+
 /* The connection ended (or never came up): clean up and wait for the next attempt. */
 static void connection_lost(mqtt *m, int rc) {
 	bool was_connected = m->state == ST_CONNECTED;
@@ -1662,6 +1677,8 @@ static void connection_lost(mqtt *m, int rc) {
 	char why[200], delay[32];
 	int64_t wait;
 
+	if (was_connected && m->mosq)
+		read_remains(m);
 	poll_close(m);
 	if (m->mosq) {
 		mosquitto_destroy(m->mosq);
@@ -1786,13 +1803,23 @@ static void on_poll(uv_poll_t *h, int status, int events) {
 			return;
 		}
 	}
-	if (events & UV_WRITABLE) {
+	/*
+	 * Connected, what the broker sent is read before anything is written: a
+	 * broker that refuses a message and then closes (mosquitto does) has
+	 * its refusal in our receive buffer, and a write that fails first makes
+	 * libmosquitto close the socket unread, so the refused message would be
+	 * sent again at every connection, for ever. (Readable is not always
+	 * reported with writable: the read is tried either way.)
+	 */
+	if (m->state == ST_CONNECTED)
+		rc = mosquitto_loop_read(m->mosq, 1);
+	if (rc == MOSQ_ERR_SUCCESS && !m->lost && mosquitto_socket(m->mosq) >= 0 && (events & UV_WRITABLE)) {
 		/* The socket connected: from now on, writable only when libmosquitto has something. */
 		m->tcp_up = true;
 		mqtt_cork_hold(m->cork, m->state == ST_CONNECTED ? mosquitto_socket(m->mosq) : -1);
 		rc = mosquitto_loop_write(m->mosq, 1);
 	}
-	if (rc == MOSQ_ERR_SUCCESS && !m->lost && mosquitto_socket(m->mosq) >= 0 &&
+	if (rc == MOSQ_ERR_SUCCESS && !m->lost && mosquitto_socket(m->mosq) >= 0 && m->state != ST_CONNECTED &&
 	    (events & UV_READABLE || m->state == ST_CONNECTING))
 		rc = mosquitto_loop_read(m->mosq, 1);
 	after_io(m, rc);
