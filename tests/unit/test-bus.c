@@ -2,8 +2,8 @@
 /* Bus threads: order, urgent items first, completions on the loop thread, cancel on close. */
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdbool.h>
-#include <unistd.h>
 #include <uv.h>
 
 #include "bus.h"
@@ -17,14 +17,18 @@ struct job {
 	int status;
 	bool done;
 	pthread_t done_thread;
-	useconds_t sleep_us;
+	/* When set: the item says it runs, then holds the thread until the gate opens. */
+	sem_t *started, *gate;
 };
 
 static int work(void *arg) {
 	struct job *j = arg;
 
-	if (j->sleep_us)
-		usleep(j->sleep_us);
+	if (j->started) {
+		sem_post(j->started);
+		while (sem_wait(j->gate) < 0)
+			;
+	}
 	j->worker = pthread_self();
 	j->order[(*j->n_run)++] = j->id;
 	return j->id * 10;
@@ -50,22 +54,28 @@ static void test_order_and_urgent(void) {
 	m2m_bus *bus;
 	struct job jobs[6];
 	int order[6], n_run = 0, closed_flag = 0;
+	sem_t started, gate;
 
 	ASSERT_OK(uv_loop_init(&loop));
 	ASSERT_OK(bus_new(&loop, "test:order", &bus));
 	ASSERT_STR_EQ(bus_name(bus), "test:order");
 	for (int i = 0; i < 6; i++)
 		jobs[i] = (struct job){ .id = i, .order = order, .n_run = &n_run };
-	/* The first item blocks the thread a while so that the rest queue up behind it. */
-	jobs[0].sleep_us = 100000;
+	/* The first item holds the thread until the rest are queued up behind it. */
+	ASSERT_OK(sem_init(&started, 0, 0));
+	ASSERT_OK(sem_init(&gate, 0, 0));
+	jobs[0].started = &started;
+	jobs[0].gate = &gate;
 	ASSERT_OK(bus_submit(bus, 0, work, done, &jobs[0]));
-	usleep(20000);
+	while (sem_wait(&started) < 0)
+		;
 	ASSERT_OK(bus_submit(bus, 0, work, done, &jobs[1]));
 	ASSERT_OK(bus_submit(bus, 0, work, done, &jobs[2]));
 	ASSERT_OK(bus_submit(bus, M2M_BUS_URGENT, work, done, &jobs[3]));
 	ASSERT_OK(bus_submit(bus, M2M_BUS_URGENT, work, done, &jobs[4]));
 	ASSERT_OK(bus_submit(bus, 0, work, done, &jobs[5]));
 	ASSERT_EQ(bus_pending(bus), 5);
+	sem_post(&gate);
 	while (n_run < 6 || !jobs[5].done)
 		uv_run(&loop, UV_RUN_ONCE);
 	/* Urgent items run ahead of queued ordinary ones, in their own order. */
@@ -83,6 +93,8 @@ static void test_order_and_urgent(void) {
 	while (!closed_flag)
 		uv_run(&loop, UV_RUN_ONCE);
 	ASSERT_OK(uv_loop_close(&loop));
+	sem_destroy(&started);
+	sem_destroy(&gate);
 }
 
 static void test_cancel_on_close(void) {
@@ -90,18 +102,24 @@ static void test_cancel_on_close(void) {
 	m2m_bus *bus;
 	struct job jobs[4];
 	int order[4], n_run = 0, closed_flag = 0;
+	sem_t started, gate;
 
 	ASSERT_OK(uv_loop_init(&loop));
 	ASSERT_OK(bus_new(&loop, "test:cancel", &bus));
 	for (int i = 0; i < 4; i++)
 		jobs[i] = (struct job){ .id = i + 1, .order = order, .n_run = &n_run };
-	jobs[0].sleep_us = 100000;
+	ASSERT_OK(sem_init(&started, 0, 0));
+	ASSERT_OK(sem_init(&gate, 0, 0));
+	jobs[0].started = &started;
+	jobs[0].gate = &gate;
 	for (int i = 0; i < 4; i++)
 		ASSERT_OK(bus_submit(bus, 0, work, done, &jobs[i]));
-	usleep(20000);
+	while (sem_wait(&started) < 0)
+		;
 	/* The running item finishes; the queued ones are cancelled, all without blocking here. */
 	closed = false;
 	bus_close(bus, on_closed, &closed_flag);
+	sem_post(&gate);
 	while (!closed_flag)
 		uv_run(&loop, UV_RUN_ONCE);
 	ASSERT_EQ(n_run, 1);
@@ -111,6 +129,8 @@ static void test_cancel_on_close(void) {
 		ASSERT_EQ(jobs[i].status, -ECANCELED);
 	}
 	ASSERT_OK(uv_loop_close(&loop));
+	sem_destroy(&started);
+	sem_destroy(&gate);
 }
 
 static void test_submit_after_close(void) {
