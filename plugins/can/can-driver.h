@@ -144,6 +144,7 @@ struct can_j1939 {
 	uint32_t next_key;      /* the kernel's key of the next transmission */
 	int cur;                /* the address claimed or being claimed; J1939_IDLE_ADDR: none */
 	int state;              /* enum can_j1939_claim */
+	bool claim_sent;        /* the claim of cur went out: its 250ms run */
 	uint64_t held[J1939_MAX_UNICAST_ADDR + 1];  /* NAMEs seen claiming each address */
 };
 

@@ -45,6 +45,8 @@
 
 /* J1939-81: the time an address claim may be contested. */
 #define CLAIM_WAIT_MS 250
+/* A claim that could not be sent is tried again after this. */
+#define CLAIM_RETRY_MS 1000
 
 static void claim_start(struct can_driver *drv, int addr);
 
@@ -175,8 +177,18 @@ static int tx_bind(struct can_driver *drv, int addr)
 	}
 	/*
 	 * The new socket first, then the old one closed: the kernel keeps our
-	 * NAME's entry while a socket holds it. Sessions of the old socket end.
+	 * NAME's entry while a socket holds it. Sessions of the old socket end,
+	 * and no error queue reports them: their writes fail here.
 	 */
+	for (size_t i = 0; i < drv->n_writes; i++) {
+		struct can_write *w = &drv->writes[i];
+
+		if (!w->j1939 || !w->sent)
+			continue;
+		drv->api->write_done(w->req, -ECONNRESET, "the J1939 address changed before the "
+		                     "transfer was done");
+		drv->writes[i--] = drv->writes[--drv->n_writes];
+	}
 	drv->api->io_stop(j->io);
 	if (j->fd >= 0)
 		close(j->fd);
@@ -209,7 +221,7 @@ static int send_pgn(struct can_driver *drv, uint32_t pgn, uint8_t da, unsigned p
 }
 
 /* Address Claimed from the bound address (Cannot Claim from 0xFE), to all. */
-static void send_claim(struct can_driver *drv)
+static int send_claim(struct can_driver *drv)
 {
 	struct can_j1939 *j = &drv->j1939;
 	uint8_t data[8];
@@ -221,6 +233,7 @@ static void send_claim(struct can_driver *drv)
 	if (r < 0)
 		drv->api->log(drv->host, M2M_LOG_WARNING, "%s: sending Address Claimed for 0x%02x "
 		              "failed: %s", drv->ifname, j->cur, strerror(-r));
+	return r;
 }
 
 int can_j1939_send(struct can_driver *drv, struct can_write *w)
@@ -271,6 +284,15 @@ static void claim_timer_cb(m2m_timer *t, void *arg)
 	(void)t;
 	if (j->state != CAN_J1939_CLAIMING)
 		return;
+	/* The claim did not go out (the link down, the queue full): the 250ms start when it does. */
+	if (!j->claim_sent) {
+		j->claim_sent = send_claim(drv) == 0;
+		if (m2m_timer_rearm(drv->api, drv->host, &j->timer, j->claim_sent ? CLAIM_WAIT_MS
+		                    : CLAIM_RETRY_MS, 0, claim_timer_cb, drv) < 0)
+			drv->api->log(drv->host, M2M_LOG_ERR, "%s: cannot start the claim timer",
+			              drv->ifname);
+		return;
+	}
 	j->state = CAN_J1939_CLAIMED;
 	drv->api->log(drv->host, M2M_LOG_NOTICE, "%s: J1939 address 0x%02x claimed (NAME %016" PRIx64
 	              ")", drv->ifname, j->cur, j->name);
@@ -345,8 +367,9 @@ static void claim_start(struct can_driver *drv, int addr)
 	j->cur = addr;
 	j->state = CAN_J1939_CLAIMING;
 	drv->api->log(drv->host, M2M_LOG_INFO, "%s: claiming J1939 address 0x%02x", drv->ifname, addr);
-	send_claim(drv);
-	if (m2m_timer_rearm(drv->api, drv->host, &j->timer, CLAIM_WAIT_MS, 0, claim_timer_cb, drv) < 0)
+	j->claim_sent = send_claim(drv) == 0;
+	if (m2m_timer_rearm(drv->api, drv->host, &j->timer,
+	                    j->claim_sent ? CLAIM_WAIT_MS : CLAIM_RETRY_MS, 0, claim_timer_cb, drv) < 0)
 		drv->api->log(drv->host, M2M_LOG_ERR, "%s: cannot start the claim timer", drv->ifname);
 	publish(drv);
 }

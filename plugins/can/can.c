@@ -640,7 +640,8 @@ static const struct m2m_plugin can_plugin = {
 	.abi_minor = 0,
 	.name = "can",
 	.version = CAN_VERSION,
-	.description = "SocketCAN: DBC signals, CAN FD, bus errors, writes (CAN_RAW, CAN_BCM)",
+	.description = "SocketCAN: DBC signals, CAN FD, bus errors, writes (CAN_RAW, CAN_BCM), "
+	               "J1939 with address claiming",
 	.ops = &can_driver_ops,
 };
 
