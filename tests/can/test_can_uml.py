@@ -798,9 +798,11 @@ def test_j1939_claim():
     finally:
         stop(gw)
 
-    # Only 0x80, held by j1939acd's lower NAME: Cannot Claim, writes refused.
+    # Only 0x80, held by j1939acd's lower NAME: Cannot Claim, writes refused. The same
+    # NAME from its fields: identity 0xAA, industry group 2, arbitrary address capable.
     try:
-        cfg = '[drivers.bus.j1939]\nname = "0x%016x"\naddress = 0x80\n' % NAME
+        cfg = ('[drivers.bus.j1939]\naddress = 0x80\n'
+               'name = { identity = 0xAA, industry_group = 2, arbitrary_address = true }\n')
         gw, dump = start_claim("can-j1939-cannot", sels, cfg, 2)
         try:
             check(claims(dump, NAME) == [0x80, 0xFE], "a claim of 0x80, then Cannot Claim from 0xFE: %r"
