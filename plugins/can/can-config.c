@@ -437,6 +437,7 @@ struct sel_opts {
 	int64_t stale_us;      /* -1: from GenMsgCycleTime */
 	int64_t tx_cycle_us;
 	int source;            /* J1939 source address, -1: none given */
+	int destination;       /* where J1939 writes of a PDU1 message go, -1: none given */
 };
 
 static struct can_rx *rx_for(struct can_driver *drv, const struct can_message *m, uint32_t key,
@@ -467,7 +468,7 @@ static struct can_rx *rx_for(struct can_driver *drv, const struct can_message *m
 		return NULL;
 	drv->rx = rx;
 	rx = &drv->rx[drv->n_rx++];
-	*rx = (struct can_rx){ .m = m, .key = key, .stale_us = -1 };
+	*rx = (struct can_rx){ .m = m, .key = key, .stale_us = -1, .j1939_da = J1939_NO_ADDR };
 	/* The device index until the array stops moving (link_devices). */
 	rx->dev = (struct can_device *)(uintptr_t)di;
 	*ret_dev = di;
@@ -526,6 +527,36 @@ static int declare(struct can_driver *drv, const char *device, cJSON *obj, uint3
 	return r;
 }
 
+/*
+ * Where writes of J1939 message M go: a PDU1 message (PF < 240) to the
+ * selection's destination, a PDU2 one to all. Sent once, by the kernel's
+ * J1939 stack: no tx_cycle.
+ */
+static int j1939_destination(struct can_driver *drv, const struct sel_opts *o,
+                             const struct can_message *m, bool writable, struct can_rx *rx)
+{
+	bool pdu1 = can_j1939_destination(m->id) != J1939_NO_ADDR;
+
+	if (o->tx_cycle_us)
+		return M2M_CFG_ERROR(drv, key_item(drv, o->obj, "tx_cycle"), "J1939 message \"%s\" "
+		                     "is sent once per write; 'tx_cycle' is for other messages", m->name);
+	if (o->destination >= 0 && !pdu1)
+		return M2M_CFG_ERROR(drv, key_item(drv, o->obj, "destination"), "message \"%s\" is "
+		                     "PDU2 (PF >= 240): it is sent to all, without a destination",
+		                     m->name);
+	if (!writable || !pdu1)
+		return 0;
+	if (o->destination < 0)
+		return M2M_CFG_ERROR(drv, key_item(drv, o->obj, "writable"), "message \"%s\" is PDU1: "
+		                     "a writable selection needs 'destination', the address (0..253) "
+		                     "its writes go to", m->name);
+	if (rx->j1939_da != J1939_NO_ADDR && rx->j1939_da != o->destination)
+		return M2M_CFG_ERROR(drv, key_item(drv, o->obj, "destination"), "message \"%s\" has "
+		                     "another destination in an earlier selection", m->name);
+	rx->j1939_da = (uint8_t)o->destination;
+	return 0;
+}
+
 static int add_signal(struct can_driver *drv, const struct sel_opts *o,
                       const struct can_message *m, size_t index)
 {
@@ -550,9 +581,11 @@ static int add_signal(struct can_driver *drv, const struct sel_opts *o,
 			device = sa_device;
 		key = can_j1939_key(can_j1939_pgn(m->id), (uint8_t)o->source);
 		drv->n_j1939++;
-	} else if (o->source >= 0) {
-		return M2M_CFG_ERROR(drv, key_item(drv, o->obj, "source"), "'source' is for J1939 "
-		                     "messages, and \"%s\" is not one", m->name);
+	} else if (o->source >= 0 || o->destination >= 0) {
+		const char *k = o->source >= 0 ? "source" : "destination";
+
+		return M2M_CFG_ERROR(drv, key_item(drv, o->obj, k), "'%s' is for J1939 "
+		                     "messages, and \"%s\" is not one", k, m->name);
 	}
 	rx = rx_for(drv, m, key, device, &di);
 	if (!rx)
@@ -591,6 +624,11 @@ static int add_signal(struct can_driver *drv, const struct sel_opts *o,
 	if (sel->writable && s->is_multiplexer)
 		return M2M_CFG_ERROR(drv, key_item(drv, o->obj, "writable"), "signal \"%s.%s\" is a "
 		                     "multiplexer: write the signals it selects", m->name, s->name);
+	if (m->j1939) {
+		r = j1939_destination(drv, o, m, sel->writable, rx);
+		if (r < 0)
+			return r;
+	}
 	r = declare(drv, device, point_object(o, s, name, false), &sel->point);
 	if (r < 0)
 		return r;
@@ -620,6 +658,9 @@ static int parse_sel_opts(struct can_driver *drv, const cJSON *obj, struct sel_o
 
 	*o = (struct sel_opts){ .obj = obj, .stale_us = -1 };
 	r = m2m_cfg_int_range(api, host, obj, "source", -1, 0, J1939_MAX_UNICAST_ADDR, &o->source);
+	if (r == 0)
+		r = m2m_cfg_int_range(api, host, obj, "destination", -1, 0, J1939_MAX_UNICAST_ADDR,
+		                      &o->destination);
 	if (r == 0)
 		r = api->cfg_string(host, obj, "device", NULL, &o->device);
 	if (r >= 0)
@@ -790,6 +831,160 @@ static int parse_top(struct can_driver *drv, const cJSON *config)
 	return r;
 }
 
+/* --- J1939 as a sender: [drivers.NAME.j1939] --- */
+
+/* The NAME's fields (SAE J1939-81), from bit 0 up; bit 48 is reserved. */
+static const struct {
+	const char *key;
+	unsigned shift, bits;
+} name_fields[] = {
+	{ "identity", 0, 21 },
+	{ "manufacturer", 21, 11 },
+	{ "ecu_instance", 32, 3 },
+	{ "function_instance", 35, 5 },
+	{ "function", 40, 8 },
+	{ "vehicle_system", 49, 7 },
+	{ "vehicle_system_instance", 56, 4 },
+	{ "industry_group", 60, 3 },
+	{ "arbitrary_address", 63, 1 },
+};
+
+static int parse_name(struct can_driver *drv, const cJSON *j, const cJSON *item, uint64_t *ret)
+{
+	const struct m2m_host_api *api = drv->api;
+	uint64_t name = 0;
+	int64_t v;
+	int r;
+
+	if (cJSON_IsNumber(item)) {
+		/* The host's integer, not cJSON's double: a NAME has more than 53 bits. */
+		r = api->cfg_int(drv->host, j, "name", 0, 1, INT64_MAX, &v);
+		if (r < 0)
+			return r;
+		*ret = (uint64_t)v;
+		return 0;
+	}
+	if (cJSON_IsString(item)) {
+		const char *t = item->valuestring;
+		char *end;
+		unsigned long long u;
+
+		errno = 0;
+		u = strtoull(t, &end, 0);
+		if (errno || end == t || *end || *t == '-' || u == 0)
+			return M2M_CFG_ERROR(drv, item, "expected a 64-bit J1939 NAME other than 0 "
+			                     "(\"0xa00c810c05a0e2d4\"), not \"%s\"", t);
+		*ret = u;
+		return 0;
+	}
+	if (!cJSON_IsObject(item))
+		return M2M_CFG_ERROR(drv, item, "expected the J1939 NAME: a number, a string "
+		                     "(\"0x...\", for all 64 bits) or a table of its fields");
+	for (size_t i = 0; i < sizeof(name_fields) / sizeof(name_fields[0]); i++) {
+		int64_t max = (INT64_C(1) << name_fields[i].bits) - 1;
+
+		if (name_fields[i].bits == 1) {
+			bool b;
+
+			r = m2m_cfg_flag(api, drv->host, item, name_fields[i].key, false, &b);
+			v = b;
+		} else {
+			r = api->cfg_int(drv->host, item, name_fields[i].key, 0, 0, max, &v);
+		}
+		if (r < 0)
+			return r;
+		name |= (uint64_t)v << name_fields[i].shift;
+	}
+	if (name == 0)
+		return M2M_CFG_ERROR(drv, item, "a J1939 NAME of 0 is no NAME: give its fields");
+	*ret = name;
+	return 0;
+}
+
+static int parse_range(struct can_driver *drv, const cJSON *item)
+{
+	struct can_j1939 *j = &drv->j1939;
+	int v[2];
+
+	if (!cJSON_IsArray(item) || cJSON_GetArraySize(item) != 2)
+		return M2M_CFG_ERROR(drv, item, "expected the first and last address to try, "
+		                     "[0x80, 0x87]");
+	for (int i = 0; i < 2; i++) {
+		const cJSON *e = cJSON_GetArrayItem(item, i);
+
+		if (!cJSON_IsNumber(e) || e->valuedouble != (double)(int)e->valuedouble ||
+		    e->valuedouble < 0 || e->valuedouble > J1939_MAX_UNICAST_ADDR)
+			return M2M_CFG_ERROR(drv, e, "expected a J1939 address from 0 to 253");
+		v[i] = (int)e->valuedouble;
+	}
+	if (v[0] > v[1])
+		return M2M_CFG_ERROR(drv, item, "the range is inverted: its first address (%d) is "
+		                     "above its last (%d)", v[0], v[1]);
+	j->lo = (uint8_t)v[0];
+	j->hi = (uint8_t)v[1];
+	j->have_range = true;
+	return 0;
+}
+
+static int parse_j1939(struct can_driver *drv, const cJSON *config)
+{
+	const struct m2m_host_api *api = drv->api;
+	struct can_j1939 *j = &drv->j1939;
+	const cJSON *t = api->cfg_item(drv->host, config, "j1939"), *name, *range;
+	int r;
+
+	if (!t)
+		return 0;
+	if (!cJSON_IsObject(t))
+		return M2M_CFG_ERROR(drv, t, "expected a table: [drivers.NAME.j1939] with 'address', "
+		                     "'name', 'address_range'");
+	r = m2m_cfg_int_range(api, drv->host, t, "address", -1, 0, J1939_MAX_UNICAST_ADDR,
+	                      &j->address);
+	if (r < 0)
+		return r;
+	name = api->cfg_item(drv->host, t, "name");
+	range = api->cfg_item(drv->host, t, "address_range");
+	if (name) {
+		r = parse_name(drv, t, name, &j->name);
+		if (r < 0)
+			return r;
+		j->claim = true;
+	}
+	if (range) {
+		if (!name)
+			return M2M_CFG_ERROR(drv, range, "'address_range' is for address claiming: "
+			                     "give the NAME ('name') too");
+		r = parse_range(drv, range);
+		if (r < 0)
+			return r;
+	}
+	if (name && j->address < 0 && !j->have_range)
+		return M2M_CFG_ERROR(drv, name, "address claiming needs 'address' (the preferred one) "
+		                     "or 'address_range'");
+	return 0;
+}
+
+static int declare_j1939_points(struct can_driver *drv)
+{
+	struct can_j1939 *j = &drv->j1939;
+	static const char *const names[] = { "j1939_address", "j1939_claim" };
+	uint32_t *points[] = { &j->addr_point, &j->claim_point };
+	int r = 0;
+
+	if (!can_j1939_sends(drv))
+		return 0;
+	for (size_t i = 0; i < (j->claim ? 2u : 1u) && r == 0; i++) {
+		cJSON *p = cJSON_CreateObject();
+
+		if (p && !cJSON_AddStringToObject(p, "name", names[i])) {
+			cJSON_Delete(p);
+			p = NULL;
+		}
+		r = declare(drv, drv->bus_device, p, points[i]);
+	}
+	return r;
+}
+
 static int parse_selections(struct can_driver *drv, const cJSON *config)
 {
 	const cJSON *sigs = drv->api->cfg_item(drv->host, config, "signals"), *e;
@@ -831,8 +1026,14 @@ int can_create(m2m_host *host, const struct m2m_host_api *api, const struct cJSO
 	drv->api = api;
 	drv->fd_raw = drv->fd_bcm = drv->fd_j1939 = -1;
 	drv->bus_state_point = UINT32_MAX;
+	drv->j1939 = (struct can_j1939){
+		.address = -1, .fd = -1, .cur = J1939_IDLE_ADDR,
+		.addr_point = UINT32_MAX, .claim_point = UINT32_MAX,
+	};
 
 	r = parse_top(drv, config);
+	if (r == 0)
+		r = parse_j1939(drv, config);
 	if (r == 0)
 		r = parse_dbcs(drv, config);
 	if (r == 0)
@@ -850,6 +1051,8 @@ int can_create(m2m_host *host, const struct m2m_host_api *api, const struct cJSO
 		goto fail;
 	}
 	r = declare(drv, drv->bus_device, bus, &drv->bus_state_point);
+	if (r == 0)
+		r = declare_j1939_points(drv);
 	if (r < 0)
 		goto fail;
 	*ret_driver = drv;

@@ -8,6 +8,8 @@
  *   can.c         the plugin entry, the ops, start/stop, rebinding, stale checks
  *   can-config.c  create(): DBC files, inline messages, the signal selection
  *   can-io.c      the sockets: CAN_RAW receive and send, CAN_BCM, error frames
+ *   can-j1939.c   J1939 sends (CAN_J1939, completion from the error queue) and
+ *                 address claiming
  *
  * beside the pure codec (can-dbc.c, can-signal.c). Everything runs on the
  * loop thread: the CAN_RAW socket is non-blocking and watched by the host,
@@ -23,6 +25,7 @@
 #include <stdint.h>
 
 #include <linux/can.h>
+#include <linux/can/j1939.h>
 
 #include "can-dbc.h"
 #include "can-signal.h"
@@ -89,6 +92,7 @@ struct can_rx {
 	size_t n_sels;
 	int64_t stale_us;      /* 0: never stale */
 	int64_t tx_cycle_us;   /* writes go out every cycle (CAN_BCM); 0: once */
+	uint8_t j1939_da;      /* J1939 writes go to this address (J1939_NO_ADDR: broadcast) */
 	/* The frame a write starts from: the last one seen, else the start values. */
 	uint8_t data[CAN_MAX_PAYLOAD];
 	bool have_data;
@@ -107,6 +111,8 @@ struct can_write {
 	uint8_t len;
 	bool cyclic;
 	bool sent;
+	bool j1939;            /* sent on the CAN_J1939 socket, done by its error queue */
+	uint32_t tskey;        /* the kernel's key of that transmission (SOF_TIMESTAMPING_OPT_ID) */
 	int tries;
 	int64_t deadline_mono_us;
 };
@@ -114,6 +120,32 @@ struct can_write {
 /* An inline message of the config, owned by the driver (not by a DBC). */
 struct can_inline {
 	struct can_message m;
+};
+
+/* The address claim's states, as the j1939_claim point gives them. */
+enum can_j1939_claim {
+	CAN_J1939_CLAIMING = 0,     /* Address Claimed sent, the 250ms not over */
+	CAN_J1939_CLAIMED = 1,
+	CAN_J1939_CANNOT_CLAIM = 2, /* every address of the range is held by a lower NAME */
+};
+
+/* J1939 as a sender: a static address, or a NAME that claims one. */
+struct can_j1939 {
+	bool claim;             /* a NAME is configured: claim an address */
+	uint64_t name;
+	int address;            /* the static or preferred address, -1: none */
+	uint8_t lo, hi;         /* the range to try after the preferred one */
+	bool have_range;
+	uint32_t addr_point, claim_point;  /* UINT32_MAX when not declared */
+	/* Loop thread. */
+	int fd;                 /* the sending socket, bound to the address or the NAME */
+	m2m_io *io;
+	m2m_timer *timer;       /* the 250ms of a claim */
+	uint32_t next_key;      /* the kernel's key of the next transmission */
+	int cur;                /* the address claimed or being claimed; J1939_IDLE_ADDR: none */
+	int state;              /* enum can_j1939_claim */
+	bool claim_sent;        /* the claim of cur went out: its 250ms run */
+	uint64_t held[J1939_MAX_UNICAST_ADDR + 1];  /* NAMEs seen claiming each address */
 };
 
 struct can_stats {
@@ -172,6 +204,7 @@ struct can_driver {
 	struct can_write writes[CAN_MAX_PENDING_WRITES];
 	size_t n_writes;
 	struct can_stats st;
+	struct can_j1939 j1939;
 };
 
 /* can.c: the ops, freeing, and what the socket side calls back into. */
@@ -205,3 +238,15 @@ int can_io_link_up(const struct can_driver *drv);
 void can_io_publish_stats(struct can_driver *drv);
 void can_io_count_drops(struct can_driver *drv, uint32_t ovfl);
 void can_io_poll_drops(struct can_driver *drv);
+int can_io_watch_events(const struct can_driver *drv);
+
+/* can-j1939.c: J1939 sends and address claiming. */
+bool can_j1939_sends(const struct can_driver *drv);
+int can_j1939_open(struct can_driver *drv);
+void can_j1939_close(struct can_driver *drv);
+/* A message the receiving CAN_J1939 socket got: the claim looks at 0xEE00 and 0xEA00. */
+void can_j1939_network(struct can_driver *drv, uint32_t pgn, uint8_t sa, uint8_t da,
+                       uint64_t src_name, const uint8_t *data, size_t len);
+/* 0, or why a J1939 write cannot go now (-EADDRNOTAVAIL) with WHY set. */
+int can_j1939_can_send(const struct can_driver *drv, const char **why);
+int can_j1939_send(struct can_driver *drv, struct can_write *w);

@@ -114,7 +114,7 @@ static int set_options(struct can_driver *drv, int fd)
  * READ, and ERR on an ABI 1.1 host; a 1.0 host reports an error as READ,
  * and the next recvmmsg returns it.
  */
-static int watch_events(const struct can_driver *drv)
+int can_io_watch_events(const struct can_driver *drv)
 {
 	return M2M_IO_READ | (M2M_HOST_HAS(drv->api, timer_update) ? M2M_IO_ERR : 0);
 }
@@ -128,8 +128,9 @@ static int64_t cmsg_time(const struct can_driver *drv, struct msghdr *mh, uint32
 /*
  * A CAN_J1939 socket that sees every message on the interface: the kernel
  * reassembles multi-packet messages (BAM and RTS/CTS) for it. PROMISC shows
- * what is addressed to others, BROADCAST what goes to all. It claims no
- * address and sends nothing.
+ * what is addressed to others, BROADCAST what goes to all. It sends
+ * nothing: J1939 writes and address claims go out on a socket bound to our
+ * address (can-j1939.c), whose messages this one sees like any other.
  */
 static int j1939_open(struct can_driver *drv, unsigned idx)
 {
@@ -156,7 +157,7 @@ static int j1939_open(struct can_driver *drv, unsigned idx)
 		close(fd);
 		return r;
 	}
-	r = drv->api->io_start(drv->host, fd, watch_events(drv), j1939_readable, drv,
+	r = drv->api->io_start(drv->host, fd, can_io_watch_events(drv), j1939_readable, drv,
 	                       &drv->io_j1939);
 	if (r < 0) {
 		drv->io_j1939 = NULL;
@@ -165,6 +166,16 @@ static int j1939_open(struct can_driver *drv, unsigned idx)
 	}
 	drv->fd_j1939 = fd;
 	return 0;
+}
+
+/* A received J1939 message's destination address (J1939_NO_ADDR: to all). */
+static uint8_t cmsg_dest(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c))
+		if (c->cmsg_level == SOL_CAN_J1939 && c->cmsg_type == SCM_J1939_DEST_ADDR &&
+		    c->cmsg_len >= CMSG_LEN(1))
+			return *CMSG_DATA(c);
+	return J1939_NO_ADDR;
 }
 
 static void j1939_readable(m2m_io *io, int events, void *arg)
@@ -178,13 +189,14 @@ static void j1939_readable(m2m_io *io, int events, void *arg)
 		socklen_t len = sizeof(err);
 
 		getsockopt(drv->fd_j1939, SOL_SOCKET, SO_ERROR, &err, &len);
-		drv->api->io_update(drv->io_j1939, watch_events(drv));
+		drv->api->io_update(drv->io_j1939, can_io_watch_events(drv));
 	}
 	for (int i = 0; i < CAN_RX_BATCH * CAN_RX_CALLS && drv->fd_j1939 >= 0; i++) {
 		uint8_t data[CAN_MAX_PAYLOAD];
 		struct sockaddr_can src;
 		struct iovec iov = { .iov_base = data, .iov_len = sizeof(data) };
-		_Alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(struct ts_new)) + 64];
+		/* The timestamp, and the destination address, NAME and priority. */
+		_Alignas(struct cmsghdr) char ctl[CMSG_SPACE(sizeof(struct ts_new)) + 128];
 		struct msghdr mh = {
 			.msg_name = &src, .msg_namelen = sizeof(src),
 			.msg_iov = &iov, .msg_iovlen = 1,
@@ -210,6 +222,11 @@ static void j1939_readable(m2m_io *io, int events, void *arg)
 		if (!ts)
 			ts = drv->api->now_us(drv->host);
 		drv->frames++;
+		if (src.can_addr.j1939.pgn == J1939_PGN_ADDRESS_CLAIMED ||
+		    src.can_addr.j1939.pgn == J1939_PGN_REQUEST)
+			can_j1939_network(drv, src.can_addr.j1939.pgn, src.can_addr.j1939.addr,
+			                  cmsg_dest(&mh), src.can_addr.j1939.name, data,
+			                  (size_t)n < sizeof(data) ? (size_t)n : sizeof(data));
 		rx = can_rx_find(drv, can_j1939_key(src.can_addr.j1939.pgn, src.can_addr.j1939.addr));
 		if (!rx) {
 			drv->unknown++;
@@ -243,18 +260,24 @@ int can_io_open(struct can_driver *drv)
 	}
 	drv->fd_raw = fd;
 	drv->ovfl_last = 0;
-	r = drv->api->io_start(drv->host, fd, watch_events(drv), can_io_readable, drv, &drv->io);
+	r = drv->api->io_start(drv->host, fd, can_io_watch_events(drv), can_io_readable, drv, &drv->io);
 	if (r < 0) {
 		drv->io = NULL;
 		drv->fd_raw = -1;
 		goto fail;
 	}
-	if (drv->n_j1939) {
+	/* The claim needs to see the other ECUs' claims and requests. */
+	if (drv->n_j1939 || drv->j1939.claim) {
 		r = j1939_open(drv, idx);
 		if (r < 0) {
 			can_io_close(drv);
 			return r;
 		}
+	}
+	r = can_j1939_open(drv);
+	if (r < 0) {
+		can_io_close(drv);
+		return r;
 	}
 	return 0;
 
@@ -265,6 +288,7 @@ fail:
 
 void can_io_close(struct can_driver *drv)
 {
+	can_j1939_close(drv);
 	drv->api->io_stop(drv->io);
 	drv->io = NULL;
 	drv->api->io_stop(drv->io_j1939);
@@ -379,7 +403,7 @@ static void own_frame(struct can_driver *drv, const struct canfd_frame *f, size_
 	for (size_t i = 0; i < drv->n_writes; i++) {
 		struct can_write *w = &drv->writes[i];
 
-		if (!w->sent || w->rx->key != (f->can_id & (CAN_EFF_MASK | CAN_EFF_FLAG)) ||
+		if (w->j1939 || !w->sent || w->rx->key != (f->can_id & (CAN_EFF_MASK | CAN_EFF_FLAG)) ||
 		    w->len != len || memcmp(w->data, f->data, len) != 0)
 			continue;
 		drv->api->write_done(w->req, 0, NULL);
@@ -503,7 +527,7 @@ void can_io_readable(m2m_io *io, int events, void *arg)
 		if (err)
 			can_link_down(drv, -err);
 		if (drv->io)
-			drv->api->io_update(drv->io, watch_events(drv));
+			drv->api->io_update(drv->io, can_io_watch_events(drv));
 		if (!err)
 			r = 1;
 		if (drv->fd_raw < 0)
@@ -622,6 +646,8 @@ int can_io_send(struct can_driver *drv, struct can_write *w)
 
 	if (drv->fd_raw < 0)
 		return -ENETDOWN;
+	if (w->j1939)
+		return can_j1939_send(drv, w);
 	if (w->cyclic) {
 		int r = bcm_send(drv, w);
 

@@ -21,7 +21,9 @@
  * raw socket, or every tx_cycle through CAN_BCM, and complete when the
  * frame comes back from the kernel (own-message loopback): then it was
  * queued to the controller. ENOBUFS (the TX queue full) is retried with
- * backoff until write_timeout.
+ * backoff until write_timeout. A J1939 message goes through the kernel's
+ * J1939 stack instead, from our static or claimed address (can-j1939.c),
+ * and completes when the kernel reports its transfer done.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -306,8 +308,9 @@ static void check_writes(struct can_driver *drv, int64_t mono)
 			continue;
 		}
 		drv->api->write_done(w->req, w->sent ? -ETIMEDOUT : -ENOBUFS,
-		                     w->sent ? "the frame did not come back from the interface"
-		                             : "the interface's transmit queue stayed full");
+		                     !w->sent ? "the interface's transmit queue stayed full"
+		                     : w->j1939 ? "the kernel did not report the J1939 transfer done"
+		                                : "the frame did not come back from the interface");
 		drv->writes[i] = drv->writes[--drv->n_writes];
 	}
 }
@@ -419,6 +422,15 @@ static int can_write_op(void *driver, uint32_t point, double raw_value, m2m_writ
 		drv->api->write_done(req, -EBUSY, "too many writes waiting for the bus");
 		return 0;
 	}
+	if (rx->m->j1939) {
+		const char *why = NULL;
+
+		r = can_j1939_can_send(drv, &why);
+		if (r < 0) {
+			drv->api->write_done(req, r, why);
+			return 0;
+		}
+	}
 	s = &rx->m->signals[sel->index];
 	w = &drv->writes[drv->n_writes];
 	*w = (struct can_write){
@@ -426,6 +438,7 @@ static int can_write_op(void *driver, uint32_t point, double raw_value, m2m_writ
 		.rx = rx,
 		.len = can_frame_len(rx->m),
 		.cyclic = rx->tx_cycle_us > 0,
+		.j1939 = rx->m->j1939,
 		.deadline_mono_us = drv->api->mono_us(drv->host) + drv->write_timeout_us,
 	};
 	memcpy(w->data, rx->data, sizeof(w->data));
@@ -627,7 +640,8 @@ static const struct m2m_plugin can_plugin = {
 	.abi_minor = 0,
 	.name = "can",
 	.version = CAN_VERSION,
-	.description = "SocketCAN: DBC signals, CAN FD, bus errors, writes (CAN_RAW, CAN_BCM)",
+	.description = "SocketCAN: DBC signals, CAN FD, bus errors, writes (CAN_RAW, CAN_BCM), "
+	               "J1939 with address claiming",
 	.ops = &can_driver_ops,
 };
 

@@ -51,6 +51,9 @@ def config(d, name, body):
 def test_errors():
     d, p = setup()
     sel = '[[drivers.bus.signals]]\nselect = "%s"\n'
+    # J1939 cases: the J1939 file, a [drivers.bus.j1939] table (at line 9) and EEC1 from SA 0.
+    jdbc = 'dbc = "%s"\n[drivers.bus.j1939]\n' % p["j1939.dbc"]
+    jsel = sel % "EEC1.*" + "source = 0\n"
     cases = [
         ("typo", 'dbc = "%s"\n' % p["ok.dbc"] + sel % "Engnie.Speed",
          ':10: drivers.bus.signals[0].select: no signal matches "Engnie.Speed" (did you mean "Engine.Speed"?)'),
@@ -87,6 +90,31 @@ def test_errors():
         ("inline-sff", '[[drivers.bus.messages]]\nname = "M"\nid = 0x800\nextended = false\n'
          '[[drivers.bus.messages.signals]]\nname = "S"\nlength = 8\n' + sel % "M.S",
          ":10: drivers.bus.messages[0].id: an 11-bit id is at most 0x7ff"),
+        ("j1939-name", jdbc + 'address = 0x80\n'
+         'name = "0xzz"\n' + jsel,
+         ':11: drivers.bus.j1939.name: expected a 64-bit J1939 NAME other than 0'),
+        ("j1939-name-field", jdbc + 'address = 0x80\n'
+         'name = { identity = 0x200000 }\n' + jsel,
+         ':11: drivers.bus.j1939.name.identity:'),
+        ("j1939-address", jdbc + 'address = 254\n' + jsel,
+         ':10: drivers.bus.j1939.address:'),
+        ("j1939-range", jdbc + 'name = 0x1234\n'
+         'address_range = [0x90, 0x80]\n' + jsel,
+         ':11: drivers.bus.j1939.address_range: the range is inverted: its first address (144) '
+         'is above its last (128)'),
+        ("j1939-range-254", jdbc + 'name = 0x1234\n'
+         'address_range = [0x80, 254]\n' + jsel,
+         ':11: drivers.bus.j1939.address_range[1]: expected a J1939 address from 0 to 253'),
+        ("j1939-range-no-name", jdbc + 'address_range = [0x80, 0x81]\n' + jsel,
+         ":10: drivers.bus.j1939.address_range: 'address_range' is for address claiming"),
+        ("j1939-no-address", jdbc + 'name = 0x1234\n' + jsel,
+         ":10: drivers.bus.j1939.name: address claiming needs 'address'"),
+        ("j1939-cycle", 'dbc = "%s"\n' % p["j1939.dbc"] + sel % "EEC1.*" + "source = 0\n"
+         'writable = true\ntx_cycle = "100ms"\n',
+         ":13: drivers.bus.signals[0].tx_cycle: J1939 message \"EEC1\" is sent once per write"),
+        ("j1939-pdu2-dest", 'dbc = "%s"\n' % p["j1939.dbc"] + sel % "EEC1.*" + "source = 0\n"
+         'destination = 5\n',
+         ":12: drivers.bus.signals[0].destination: message \"EEC1\" is PDU2"),
         ("values-key", '[[drivers.bus.messages]]\nname = "M"\nid = 0x10\n'
          '[[drivers.bus.messages.signals]]\nname = "S"\nlength = 8\nvalues = { x = "a" }\n' + sel % "M.S",
          ':14: drivers.bus.messages[0].signals[0].values.x: expected an integer raw value as the key'),
@@ -117,7 +145,10 @@ def test_valid_with_warnings():
     path = config(d, "warn", 'dbc = ["%s", "%s"]\n' % (p["warn.dbc"], p["j1939.dbc"]) +
                   '[[drivers.bus.signals]]\nselect = "Engine.*"\ntext = true\nwritable = true\n'
                   '[[drivers.bus.signals]]\nselect = "EEC1.EngineSpeed"\nsource = 0\ndevice = "engine"\n'
-                  '[[drivers.bus.signals]]\nselect = "EEC1.EngineSpeed"\nsource = 3\n')
+                  '[[drivers.bus.signals]]\nselect = "EEC1.EngineSpeed"\nsource = 3\nwritable = true\n'
+                  '[drivers.bus.j1939]\naddress = 0x80\naddress_range = [0x80, 0x87]\n'
+                  'name = { identity = 0x1234, manufacturer = 0x7ff, function = 0x81, '
+                  'industry_group = 2, arbitrary_address = true }\n')
     code, out, err = run_check(path)
     check(code == 0 and "configuration is valid" in out, "valid: %d %r %r" % (code, out, err))
     check("%s:5: " % p["warn.dbc"] in err and "Speed" in err, "the duplicate is a warning: %r" % err)

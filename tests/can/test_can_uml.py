@@ -76,7 +76,8 @@ SIG_VALTYPE_ 768 Dbl : 2;
 """
 
 # A second file, J1939 by its ProtocolType: EEC1 (PGN 0xF004), a PDU2
-# message of 20 bytes (multi-packet, PGN 0xFF10), a PDU1 one (PGN 0xEF00).
+# message of 20 bytes (multi-packet, PGN 0xFF10), a PDU1 one (PGN 0xEF00),
+# and a PDU1 one of 16 bytes (RTS/CTS to a destination, PGN 0xE000).
 J1939_DBC = """VERSION ""
 BU_: ECU
 
@@ -89,6 +90,10 @@ BO_ 2566852862 Prop: 20 ECU
 
 BO_ 2565801470 PropA: 8 ECU
  SG_ Val : 0|8@1+ (1,0) [0|0] "" Vector__XXX
+
+BO_ 2564881952 Cmd: 16 ECU
+ SG_ Word : 0|32@1+ (1,0) [0|0] "" Vector__XXX
+ SG_ End : 96|32@1+ (1,0) [0|0] "" Vector__XXX
 
 BA_DEF_ "ProtocolType" STRING ;
 BA_DEF_DEF_ "ProtocolType" "";
@@ -594,9 +599,233 @@ def test_j1939():
         stop(gw)
 
 
+class J1939Cat:
+    """j1939cat -r bound to an address (ADDR None: broadcasts) for a with
+    block: the bytes of the messages it received, as the kernel's J1939
+    stack of its own socket reassembled them."""
+
+    def __init__(self, addr=None, pgn=None):
+        self.path = os.path.join(TMP, "j1939cat-%d.bin" % random.randrange(1 << 30))
+        spec = IF + ":" + ("0x%02x" % addr if addr is not None else "")
+        if pgn is not None:
+            spec += ",0x%05x" % pgn
+        self.args = ["j1939cat", "-r"] + ([] if addr is not None else ["-B"]) + [spec]
+
+    def __enter__(self):
+        self.f = open(self.path, "wb")
+        self.proc = subprocess.Popen(self.args, stdout=self.f, stderr=subprocess.DEVNULL)
+        time.sleep(0.3 * m2mtest.SLOW)
+        return self
+
+    def data(self):
+        with open(self.path, "rb") as f:
+            return f.read()
+
+    def __exit__(self, *exc):
+        time.sleep(0.2 * m2mtest.SLOW)
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.f.close()
+
+
+def read_point(gw, point):
+    r = ctl(gw, "read", point=point)
+    return r["result"]["value"] if r.get("ok") else None
+
+
+def test_j1939_writes():
+    """J1939 writes from the static address 0x42: a PDU2 message to all
+    (candump sees its id, testj1939 its PGN, source and bytes), a 20-byte
+    one as a BAM (j1939cat receives the 20 bytes), a 16-byte PDU1 one with
+    RTS/CTS to j1939cat at 0x30; each write completes when the kernel says
+    the transfer is done. An RTS to nobody is aborted by the kernel, and the
+    write fails with that; refused writes put 0 frames on the bus; without
+    an address, a write is refused."""
+    gw = gateway("can-j1939-write",
+                 [{"select": "EEC1.EngineSpeed", "source": 0x42, "writable": True, "device": "me"},
+                  {"select": "Prop.*", "source": 0x42, "writable": True, "device": "prop"},
+                  {"select": "PropA.Val", "source": 0x42, "writable": True, "destination": 0x30},
+                  {"select": "Cmd.*", "source": 0x42, "writable": True, "destination": 0x30,
+                   "device": "cmd"}],
+                 'write_timeout = "5s"\n[drivers.bus.j1939]\naddress = 0x42\n').start()
+    try:
+        wait_for(lambda: read_point(gw, "vcan0/j1939_address") == 0x42, 10, "the address point")
+        tj_out = os.path.join(TMP, "testj1939-%d.log" % random.randrange(1 << 30))
+        with open(tj_out, "w") as f:
+            tj = subprocess.Popen(["stdbuf", "-oL", "testj1939", "-r", "-B", "-P", IF + ":"],
+                                  stdout=f, stderr=subprocess.STDOUT)
+        try:
+            with Candump() as dump:
+                time.sleep(0.2)
+                r = ctl(gw, "write", point="me/EngineSpeed", value=200)
+                check(r.get("ok"), "write EngineSpeed: %r" % r)
+        finally:
+            time.sleep(0.3 * m2mtest.SLOW)
+            tj.terminate()
+            tj.wait(10)
+        # Priority 3 from the DBC's id, PGN 0xF004, from 0x42; 1600 = 200 / 0.125 at byte 3.
+        check(dump.frames() == [(0x0CF00442, "0000004006000000")], "EEC1 on the bus: %r" % dump.frames())
+        with open(tj_out) as f:
+            tj_text = f.read()
+        check("42 0f004: 00 00 00 40 06 00 00 00" in tj_text.replace("0x", ""),
+              "testj1939 received it: %r" % tj_text)
+        wait_for(lambda: rows(gw, "me/EngineSpeed"), 10, "our own message decoded")
+        check(rows(gw, "me/EngineSpeed") == [(200.0, GOOD)], "read back: %r" % rows(gw, "me/EngineSpeed"))
+
+        # 20 bytes to all: a BAM, which takes the kernel 50ms per packet.
+        with J1939Cat(pgn=0xFF10) as cat, Candump() as dump:
+            t0 = time.monotonic()
+            r = ctl(gw, "write", point="prop/First", value=0x04030201)
+            took = time.monotonic() - t0
+            check(r.get("ok"), "write First: %r" % r)
+        check([i for i, _ in dump.frames()] == [0x18ECFF42] + [0x18EBFF42] * 3,
+              "a BAM from 0x42: %r" % dump.frames())
+        want = bytes([1, 2, 3, 4]) + bytes(16)
+        check(cat.data() == want, "j1939cat received the 20 bytes: %r" % cat.data())
+        check(took >= 0.1, "the write completed when the BAM was done, %.3fs" % took)
+
+        # 16 bytes to 0x30: RTS/CTS with j1939cat there.
+        with J1939Cat(addr=0x30) as cat, Candump() as dump:
+            r = ctl(gw, "write", point="cmd/End", value=0x0D0C0B0A)
+            check(r.get("ok"), "write End: %r" % r)
+        ids = [i for i, _ in dump.frames()]
+        check(ids[:2] == [0x18EC3042, 0x18EC4230] and ids.count(0x18EB3042) == 3 and ids[-1] == 0x18EC4230,
+              "RTS, CTS, 3 TP.DT, EndOfMsgAck: %r" % dump.frames())
+        check(cat.data() == bytes(12) + bytes([10, 11, 12, 13]), "j1939cat at 0x30: %r" % cat.data())
+
+        # PDU1, 8 bytes, to 0x30.
+        with Candump() as dump:
+            r = ctl(gw, "write", point="sa42/Val", value=7)
+            check(r.get("ok"), "write Val: %r" % r)
+        check(dump.frames() == [(0x18EF3042, "0700000000000000")], "PropA to 0x30: %r" % dump.frames())
+
+        # Refused by the core (above the DBC's max): nothing is sent.
+        before = tx_packets()
+        r = ctl(gw, "write", point="me/EngineSpeed", value=9000)
+        check(not r.get("ok"), "a write above max is refused: %r" % r)
+        time.sleep(0.3 * m2mtest.SLOW)
+        check(tx_packets() == before, "0 frames for a refused write (%d)" % (tx_packets() - before))
+    finally:
+        stop(gw)
+
+    # Nobody at 0x30 now: the kernel sends the RTS, gets no CTS, and aborts (T3, 1.25s).
+    gw = gateway("can-j1939-abort", [{"select": "Cmd.*", "source": 0x42, "writable": True,
+                                      "destination": 0x30, "device": "cmd"}],
+                 'write_timeout = "10s"\n[drivers.bus.j1939]\naddress = 0x42\n').start()
+    try:
+        t0 = time.monotonic()
+        r = ctl(gw, "write", point="cmd/Word", value=1, timeout=20)
+        took = time.monotonic() - t0
+        check(not r.get("ok") and "aborted" in str(r), "an aborted transfer fails the write: %r" % r)
+        check(took >= 1.0, "after the kernel's timeout (%.2fs)" % took)
+        print("J1939 abort after %.2fs: %s" % (took, r.get("error")))
+    finally:
+        stop(gw)
+
+    # No address at all: refused, nothing sent.
+    gw = gateway("can-j1939-noaddr", [{"select": "EEC1.EngineSpeed", "source": 0x42,
+                                       "writable": True}]).start()
+    try:
+        before = tx_packets()
+        r = ctl(gw, "write", point="sa42/EngineSpeed", value=100)
+        check(not r.get("ok") and "no J1939 source address" in str(r), "refused without an address: %r" % r)
+        time.sleep(0.3 * m2mtest.SLOW)
+        check(tx_packets() == before, "0 frames without an address")
+    finally:
+        stop(gw)
+
+
+NAME = 0xA0000000000000AA          # m2md's: arbitrary address capable, a high NAME
+LOW = 0x2000000000000011           # j1939acd's: lower, so it has the priority
+
+
+def claims(dump, name):
+    """The source addresses of the Address Claimed messages of NAME in DUMP."""
+    data = struct.pack("<Q", name).hex().upper()
+    return [i & 0xFF for i, d in dump.frames() if (i >> 8) & 0x3FF00 == 0xEE00 and d == data]
+
+
+def start_claim(name, sels, cfg, state):
+    """A gateway that claims, started under candump until its claim point is STATE."""
+    with Candump() as dump:
+        gw = gateway(name, sels, cfg).start()
+        try:
+            wait_for(lambda: read_point(gw, "vcan0/j1939_claim") == state, 20, "claim state %d" % state)
+        except BaseException:
+            stop(gw)
+            raise
+    return gw, dump
+
+
+def test_j1939_claim():
+    """Address claiming with a NAME: the claim on the bus with the NAME's
+    bytes, writes from the claimed address once the 250ms are over, an
+    answer to a Request for Address Claimed, a higher NAME's claim answered;
+    j1939acd with a lower NAME on our address moves us to the next one of
+    the range; with no address left, Cannot Claim and refused writes."""
+    cfg = ('[drivers.bus.j1939]\nname = "0x%016x"\naddress = 0x80\naddress_range = [0x80, 0x81]\n'
+           % NAME)
+    sels = [{"select": "EEC1.EngineSpeed", "source": 0x80, "writable": True, "device": "me"}]
+    acd = None
+    gw, dump = start_claim("can-j1939-claim", sels, cfg, 1)
+    try:
+        check(claims(dump, NAME) == [0x80], "Address Claimed from 0x80 with the NAME: %r" % dump.frames())
+        check(read_point(gw, "vcan0/j1939_address") == 0x80, "the address point")
+        with Candump() as dump:
+            r = ctl(gw, "write", point="me/EngineSpeed", value=100)
+            check(r.get("ok"), "a write once claimed: %r" % r)
+            cansend("18EAFFFE#00EE00")               # a Request for Address Claimed, to all
+            time.sleep(0.3 * m2mtest.SLOW)
+            cansend("18EEFF80#FFFFFFFFFFFFFFFF")     # a higher NAME claims 0x80: we keep it
+            time.sleep(0.5 * m2mtest.SLOW)
+        check((0x0CF00480, "0000002003000000") in dump.frames(), "the write from 0x80: %r" % dump.frames())
+        check(claims(dump, NAME) == [0x80, 0x80], "the Request and the higher NAME answered: %r"
+              % dump.frames())
+        check(read_point(gw, "vcan0/j1939_address") == 0x80, "0x80 kept")
+
+        # j1939acd with a lower NAME for 0x80 (it asks first, then claims after 1.25s).
+        with Candump() as dump:
+            acd = subprocess.Popen(["j1939acd", "-r", "0x80", "-a", "0x80", "%016x" % LOW, IF],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            wait_for(lambda: read_point(gw, "vcan0/j1939_address") == 0x81, 20, "moved to 0x81")
+            wait_for(lambda: read_point(gw, "vcan0/j1939_claim") == 1, 10, "0x81 claimed")
+        check(0x80 in claims(dump, LOW) and claims(dump, NAME)[-1] == 0x81,
+              "j1939acd claims 0x80, m2md 0x81: %r" % dump.frames())
+        with Candump() as dump:
+            r = ctl(gw, "write", point="me/EngineSpeed", value=100)
+            check(r.get("ok"), "a write from the new address: %r" % r)
+        check(dump.frames() == [(0x0CF00481, "0000002003000000")], "from 0x81: %r" % dump.frames())
+    finally:
+        stop(gw)
+
+    # Only 0x80, held by j1939acd's lower NAME: Cannot Claim, writes refused. The same
+    # NAME from its fields: identity 0xAA, industry group 2, arbitrary address capable.
+    try:
+        cfg = ('[drivers.bus.j1939]\naddress = 0x80\n'
+               'name = { identity = 0xAA, industry_group = 2, arbitrary_address = true }\n')
+        gw, dump = start_claim("can-j1939-cannot", sels, cfg, 2)
+        try:
+            check(claims(dump, NAME) == [0x80, 0xFE], "a claim of 0x80, then Cannot Claim from 0xFE: %r"
+                  % dump.frames())
+            check(read_point(gw, "vcan0/j1939_address") == 0xFE, "the null address")
+            before = tx_packets()
+            r = ctl(gw, "write", point="me/EngineSpeed", value=100)
+            check(not r.get("ok") and "Cannot Claim" in str(r), "refused: %r" % r)
+            time.sleep(0.3 * m2mtest.SLOW)
+            check(tx_packets() == before, "0 frames for the refused write")
+            check("no J1939 address left" in gw.run_log(), "logged")
+        finally:
+            stop(gw)
+    finally:
+        if acd is not None:
+            acd.terminate()
+            acd.wait(10)
+
+
 if __name__ == "__main__":
     ALL = [test_decode_against_canmatrix, test_short_unknown_text_and_rates, test_stale_and_offline,
           test_link_down_up, test_interface_removed, test_missing_interface_at_start,
-          test_error_frames, test_writes, test_write_enobufs, test_flood_while_stopped, test_j1939]
+          test_error_frames, test_writes, test_write_enobufs, test_flood_while_stopped, test_j1939,
+          test_j1939_writes, test_j1939_claim]
     # Names on the command line pick cases (uml-run ... test_can_uml.py test_writes).
     main([t for t in ALL if not sys.argv[1:] or t.__name__ in sys.argv[1:]])
