@@ -12,9 +12,8 @@ void submit_queue_init(struct submit_queue *q, uv_loop_t *loop, submit_fn fn, m2
 	q->drv = drv;
 }
 
-/* Hands over one chunk of what waits. */
-static void hand_chunk(struct submit_queue *q) {
-	size_t n = q->len < SUBMIT_CHUNK ? q->len : SUBMIT_CHUNK;
+/* Hands over the oldest N of what waits (N <= len). */
+static void hand_over(struct submit_queue *q, size_t n) {
 	const struct m2m_reading *r = q->buf + q->head;
 
 	q->head += n;
@@ -24,10 +23,23 @@ static void hand_chunk(struct submit_queue *q) {
 	(void)q->fn(q->drv, r, n);
 }
 
+static void hand_chunk(struct submit_queue *q) {
+	hand_over(q, q->len < SUBMIT_CHUNK ? q->len : SUBMIT_CHUNK);
+}
+
+/*
+ * One loop iteration's share: pieces until SUBMIT_BUDGET_US have passed.
+ * A count alone bounds the turn only as well as the cost per reading is
+ * known, and that cost varies with what the readings trigger (rules,
+ * several sinks, a slow formatter) and with the machine.
+ */
 static void on_idle(uv_idle_t *h) {
 	struct submit_queue *q = h->data;
+	uint64_t end = uv_hrtime() + SUBMIT_BUDGET_US * 1000;
 
-	hand_chunk(q);
+	do
+		hand_over(q, q->len < SUBMIT_PIECE ? q->len : SUBMIT_PIECE);
+	while (q->len && uv_hrtime() < end);
 	if (q->len == 0)
 		uv_idle_stop(h);
 }
