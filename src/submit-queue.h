@@ -10,10 +10,10 @@
  * of them at once would hold the loop for tens of milliseconds. The queue
  * passes up to SUBMIT_CHUNK readings to the core at once (a Modbus block
  * of 125 goes straight through), and the rest from an idle handle, in
- * pieces of SUBMIT_PIECE for SUBMIT_BUDGET_US of each loop iteration, so
- * timers, the MQTT socket and the control socket are served between
- * them whatever a reading costs. Order is
- * kept: while readings wait, new ones queue behind them. The copy is
+ * pieces of SUBMIT_PIECE for SUBMIT_BUDGET_US of the loop thread's CPU in
+ * each loop iteration, so timers, the MQTT socket and the control socket
+ * are served between them whatever a reading costs. Order is kept: while
+ * readings wait, new ones queue behind them. The copy is
  * bounded (SUBMIT_QUEUE_MAX readings): a submit that would pass the bound
  * first hands over as many of the oldest as it brings, which holds the
  * loop as long as that submit did without the queue, and loses nothing.
