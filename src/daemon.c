@@ -201,7 +201,9 @@ static void sample_rates(struct daemon *d, const struct store_stats *ss) {
 
 static double lag_value(void *arg) {
 	const struct lag_source *ls = arg;
-	const struct lag_histogram *h = ls->total ? &ls->d->lag.total : &ls->d->lag.window;
+	const struct loop_lag *l = &ls->d->lag;
+	const struct lag_histogram *h = ls->turn ? (ls->total ? &l->turn_total : &l->turn_window)
+	                                         : (ls->total ? &l->total : &l->window);
 
 	return ms(ls->q < 0 ? h->max_us : lag_histogram_quantile(h, ls->q));
 }
@@ -251,7 +253,15 @@ static double store_failing(void *arg) {
 /* The daemon's own figures and the storage's, for as long as the daemon runs. */
 static int register_metrics(struct daemon *d) {
 	static const char lag_window_help[] = "Loop lag since the last stats line.",
-	                  lag_total_help[] = "Loop lag since m2md started.";
+	                  lag_total_help[] = "Loop lag since m2md started.",
+	                  turn_window_help[] = "CPU time of a loop turn, since the last stats line.",
+	                  turn_total_help[] = "CPU time of a loop turn, since m2md started.";
+	static const struct { const char *name, *help, *json; } series[] = {
+		{ "m2md_loop_lag_window_milliseconds", lag_window_help, "loop_lag_ms/{stat}" },
+		{ "m2md_loop_lag_milliseconds", lag_total_help, "loop_lag_ms/{stat}_total" },
+		{ "m2md_loop_turn_cpu_window_milliseconds", turn_window_help, "loop_turn_cpu_ms/{stat}" },
+		{ "m2md_loop_turn_cpu_milliseconds", turn_total_help, "loop_turn_cpu_ms/{stat}_total" },
+	};
 	static const struct { const char *label; double q; } lag[] = {
 		{ "p50", 0.5 }, { "p99", 0.99 }, { "max", -1 },
 	};
@@ -311,17 +321,16 @@ static int register_metrics(struct daemon *d) {
 
 	if (err >= 0)
 		err = core_metrics_add(&d->core, d, list, ELEMENTSOF(list));
-	for (size_t i = 0; err >= 0 && i < 2 * ELEMENTSOF(lag); i++) {
-		bool total = i >= ELEMENTSOF(lag);
+	for (size_t i = 0; err >= 0 && i < ELEMENTSOF(series) * ELEMENTSOF(lag); i++) {
+		size_t k = i / ELEMENTSOF(lag);
 		/* The status keys of earlier releases: "p99" in the window, "p99_total" since start. */
 		struct metric_entry m = {
-			{ .name = total ? "m2md_loop_lag_milliseconds" : "m2md_loop_lag_window_milliseconds",
-			  .help = total ? lag_total_help : lag_window_help, .type = METRIC_GAUGE,
-			  .labels = "stat", .json = total ? "loop_lag_ms/{stat}_total" : "loop_lag_ms/{stat}" },
+			{ .name = series[k].name, .help = series[k].help, .type = METRIC_GAUGE,
+			  .labels = "stat", .json = series[k].json },
 			{ .get_f64 = lag_value, .arg = &d->lag_src[i] },
 			lag[i % ELEMENTSOF(lag)].label,
 		};
-		d->lag_src[i] = (struct lag_source){ .d = d, .total = total,
+		d->lag_src[i] = (struct lag_source){ .d = d, .turn = k >= 2, .total = k % 2 == 1,
 		                                     .q = lag[i % ELEMENTSOF(lag)].q };
 		err = core_metrics_add(&d->core, d, &m, 1);
 	}
@@ -354,6 +363,7 @@ struct cJSON *daemon_status_json(struct daemon *d) {
 	refresh_store(d);
 	sample_rates(d, &d->ss);
 	cJSON_AddObjectToObject(o, "loop_lag_ms");
+	cJSON_AddObjectToObject(o, "loop_turn_cpu_ms");
 	cJSON_AddNumberToObject(o, "pid", (double)getpid());
 	cJSON_AddNumberToObject(o, "readings_per_s", d->rate.readings_per_s);
 	cJSON_AddNumberToObject(o, "rate_window_s", d->rate.window_s);
@@ -404,6 +414,7 @@ static void log_stats(struct daemon *d, const char *label, bool total) {
 		" loop_lag_p50={m2md_loop_lag_window_milliseconds[stat=p50]:.3}ms"
 		" loop_lag_p99={m2md_loop_lag_window_milliseconds[stat=p99]:.3}ms"
 		" loop_lag_max={m2md_loop_lag_window_milliseconds[stat=max]:.3}ms"
+		" loop_turn_cpu_p99={m2md_loop_turn_cpu_window_milliseconds[stat=p99]:.3}ms"
 		" drivers={m2md_drivers_running}/{m2md_drivers}";
 	static const char whole[] =
 		"uptime={m2md_uptime_seconds:.0}s readings_in={m2md_readings_received}"
@@ -413,6 +424,7 @@ static void log_stats(struct daemon *d, const char *label, bool total) {
 		" loop_lag_p50={m2md_loop_lag_milliseconds[stat=p50]:.3}ms"
 		" loop_lag_p99={m2md_loop_lag_milliseconds[stat=p99]:.3}ms"
 		" loop_lag_max={m2md_loop_lag_milliseconds[stat=max]:.3}ms"
+		" loop_turn_cpu_p99={m2md_loop_turn_cpu_milliseconds[stat=p99]:.3}ms"
 		" drivers={m2md_drivers_running}/{m2md_drivers}";
 	char line[512];
 	int n = metrics_line(d->core.metrics, total ? whole : window, line, sizeof(line));

@@ -27,9 +27,13 @@ struct module_slot {
 	struct daemon *d;
 };
 
-/* What a loop lag series reads: the window's or the whole histogram, a quantile or (Q < 0) the max. */
+/*
+ * What a loop lag series reads: the lag's or the turns' CPU (TURN), the
+ * window's or the whole histogram, a quantile or (Q < 0) the max.
+ */
 struct lag_source {
 	struct daemon *d;
+	bool turn;
 	bool total;
 	double q;
 };
@@ -60,7 +64,7 @@ struct daemon {
 	int exit_code;
 	int lock_fds[2];           /* pidlock of the database and of the socket, or -1 */
 
-	struct lag_source lag_src[6]; /* p50, p99, max of the window, then of the whole */
+	struct lag_source lag_src[12]; /* p50, p99, max of the window, then of the whole; lag, then turns */
 	struct store_stats ss;     /* the storage's counters at the last rendering */
 
 	int64_t started_us;        /* monotonic */

@@ -2,6 +2,7 @@
 #include "loop-lag.h"
 
 #include <string.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -82,11 +83,30 @@ static void on_tick_cb(uv_timer_t *t) {
 	arm(l);
 }
 
+/* A syscall, not the vDSO: about 0.2 µs a turn, against turns of 10 µs and more. */
+static int64_t thread_cpu_us(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void on_prepare(uv_prepare_t *h) {
+	struct loop_lag *l = h->data;
+	int64_t c = thread_cpu_us();
+
+	lag_histogram_add(&l->turn_total, c - l->turn_cpu_us);
+	lag_histogram_add(&l->turn_window, c - l->turn_cpu_us);
+	l->turn_cpu_us = c;
+}
+
 int loop_lag_start(struct loop_lag *l, uv_loop_t *loop, uint64_t interval_ms) {
 	int err;
 
 	memset(&l->total, 0, sizeof(l->total));
 	memset(&l->window, 0, sizeof(l->window));
+	memset(&l->turn_total, 0, sizeof(l->turn_total));
+	memset(&l->turn_window, 0, sizeof(l->turn_window));
 	l->interval_ms = interval_ms;
 	err = uv_timer_init(loop, &l->timer);
 	if (err < 0)
@@ -94,16 +114,29 @@ int loop_lag_start(struct loop_lag *l, uv_loop_t *loop, uint64_t interval_ms) {
 	l->timer.data = l;
 	/* The lag timer alone must not keep the loop alive at shutdown. */
 	uv_unref((uv_handle_t *)&l->timer);
+	err = uv_prepare_init(loop, &l->prepare);
+	if (err < 0) {
+		uv_close((uv_handle_t *)&l->timer, NULL);
+		return err;
+	}
+	l->prepare.data = l;
+	uv_unref((uv_handle_t *)&l->prepare);
+	l->turn_cpu_us = thread_cpu_us();
+	uv_prepare_start(&l->prepare, on_prepare);
 	arm(l);
 	return 0;
 }
 
 void loop_lag_stop(struct loop_lag *l) {
 	uv_timer_stop(&l->timer);
+	uv_prepare_stop(&l->prepare);
+	if (!uv_is_closing((uv_handle_t *)&l->prepare))
+		uv_close((uv_handle_t *)&l->prepare, NULL);
 	if (!uv_is_closing((uv_handle_t *)&l->timer))
 		uv_close((uv_handle_t *)&l->timer, NULL);
 }
 
 void lag_window_reset(struct loop_lag *l) {
 	memset(&l->window, 0, sizeof(l->window));
+	memset(&l->turn_window, 0, sizeof(l->turn_window));
 }

@@ -18,9 +18,13 @@ Printed for N = 100, 1,000 and 10,000 (M2M_BENCH_SIZES overrides): latency
 p50 / p99 / max (device answer -> subscriber), the p50 of the first message
 of each answer (what the pipeline adds before a burst queues up behind it), CPU s per 1,000 readings (all
 threads, /proc/PID/task/*/schedstat), Modbus requests/s at the device, peak RSS (VmHWM),
-and m2md's loop lag p99 (median of its 2 s stats windows). Then the QoS 1
+and m2md's loop lag p99 and the p99 of the CPU time of its loop turns
+(what m2md's own work held the loop for; medians of its 2 s stats
+windows), and how many ms per second the loop thread (the baseline's
+only thread) waited for a core while it was runnable. Then the QoS 1
 runs: N = 1,000 through the durable outbox at the default commit interval
-(100 ms) and at 10 ms, which bounds what a durable message waits.
+(100 ms) and at 10 ms, which bounds what a durable message waits
+(M2M_BENCH_QOS1=0 leaves them out).
 The machine is shared: the baseline is measured in the same run, figures
 are printed, never asserted.
 
@@ -58,6 +62,13 @@ def cpu_seconds(pid):
         except OSError:
             pass  # a thread that just ended
     return total / 1e9
+
+
+def run_delay_s(pid):
+    """How long the main thread (m2md's loop, the baseline's only one) waited
+    for a core while runnable (the second schedstat field)."""
+    with open("/proc/%d/task/%d/schedstat" % (pid, pid)) as f:
+        return int(f.read().split()[1]) / 1e9
 
 
 def vm_hwm_kib(pid):
@@ -136,7 +147,7 @@ def measure(d, broker, n, seconds, who, qos=0, commit="100ms"):
     sub, _ = start_ready([os.path.join(TOOLS, "bench-latency-sub"), str(broker.port), "#", arrivals_path],
                          "the subscriber")
     gw = proc = None
-    lag = "-"
+    lag = turn = "-"
     try:
         if who == "m2md":
             # The commit interval (100 ms by default) is what QoS 1 latency depends on.
@@ -151,9 +162,9 @@ def measure(d, broker, n, seconds, who, qos=0, commit="100ms"):
                                      str(n), "100"], stdin=subprocess.DEVNULL)
             pid = proc.pid
         time.sleep(WARMUP)
-        t0, c0 = time.time_ns(), cpu_seconds(pid)
+        t0, c0, w0 = time.time_ns(), cpu_seconds(pid), run_delay_s(pid)
         time.sleep(seconds)
-        t1, c1 = time.time_ns(), cpu_seconds(pid)
+        t1, c1, w1 = time.time_ns(), cpu_seconds(pid), run_delay_s(pid)
         hwm = vm_hwm_kib(pid)
         time.sleep(0.3)  # what was answered in the window reaches the subscriber
     finally:
@@ -163,6 +174,9 @@ def measure(d, broker, n, seconds, who, qos=0, commit="100ms"):
             # The first windows hold the start; the last may be cut short by the stop.
             p99s = sorted(p99s[2:-1] or p99s)
             lag = "%.2f" % percentile(p99s, 0.5) if p99s else "?"
+            turns = [float(x) for x in re.findall(r"\bstats: .*loop_turn_cpu_p99=([0-9.]+)ms", gw.run_log())]
+            turns = sorted(turns[2:-1] or turns)
+            turn = "%.2f" % percentile(turns, 0.5) if turns else "?"
         if proc:
             stop(proc)
         stop(sub)
@@ -176,13 +190,15 @@ def measure(d, broker, n, seconds, who, qos=0, commit="100ms"):
         "first": percentile(first, 0.5), "p50": percentile(lat, 0.5), "p99": percentile(lat, 0.99), "max": lat[-1] if lat else float("nan"),
         "cpu": (c1 - c0) / (readings / 1000.0) if readings else float("nan"),
         "req_s": requests / window, "readings_s": readings / window, "rss": hwm / 1024.0, "lag": lag,
+        "turn": turn, "wait": (w1 - w0) * 1000.0 / ((t1 - t0) / 1e9),
         "expected_s": n * 10.0,
     }
 
 
 def row(name, r):
-    return ("  %-8s %8.2f %8.2f %8.2f %8.1f %10.5f %8.0f %10.0f %8.1f %8s"
-            % (name, r["first"], r["p50"], r["p99"], r["max"], r["cpu"], r["req_s"], r["readings_s"], r["rss"], r["lag"]))
+    return ("  %-8s %8.2f %8.2f %8.2f %8.1f %10.5f %8.0f %10.0f %8.1f %8s %8s %8.0f"
+            % (name, r["first"], r["p50"], r["p99"], r["max"], r["cpu"], r["req_s"], r["readings_s"], r["rss"], r["lag"],
+               r["turn"], r["wait"]))
 
 
 def main():
@@ -195,13 +211,16 @@ def main():
     try:
         print("Latency benchmark: device answer -> subscriber, %.0f s windows, %d CPUs, every 100 ms"
               % (seconds, os.cpu_count()), flush=True)
-        header = ("  %-8s %8s %8s %8s %8s %10s %8s %10s %8s %8s"
-                  % ("", "1st p50", "p50 ms", "p99 ms", "max ms", "CPU s/1k", "req/s", "readings/s", "RSS MiB", "lag p99"))
+        header = ("  %-8s %8s %8s %8s %8s %10s %8s %10s %8s %8s %8s %8s"
+                  % ("", "1st p50", "p50 ms", "p99 ms", "max ms", "CPU s/1k", "req/s", "readings/s", "RSS MiB", "lag p99",
+                     "turn p99", "wait/s"))
         for n in sizes:
             print("N = %d holding registers (QoS 0)" % n)
             print(header)
             print(row("m2md", measure(d, b, n, seconds, "m2md")), flush=True)
             print(row("baseline", measure(d, b, n, seconds, "baseline")), flush=True)
+        if os.environ.get("M2M_BENCH_QOS1", "1") == "0":
+            return
         print("N = 1000, QoS 1 through the outbox (device answer -> commit -> broker -> subscriber)")
         print(header)
         for commit in ("100ms", "10ms"):

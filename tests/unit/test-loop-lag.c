@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
-/* The loop-lag histogram: quantiles within the bucket resolution, and a live loop. */
+/*
+ * The loop-lag histogram: quantiles within the bucket resolution, a live
+ * loop, and the CPU time of its turns.
+ */
+#include <time.h>
 #include <unistd.h>
 
 #include "loop-lag.h"
+
 #include "test.h"
 
 static void test_quantiles(void) {
@@ -35,31 +40,70 @@ static void stop_loop(uv_timer_t *t) {
 	uv_stop(t->loop);
 }
 
-static void test_live(void) {
+/* Half a second of a loop measured by LAG, with HOG run every PERIOD ms from 50 ms on. */
+static void run_hogged(struct loop_lag *lag, uv_timer_cb hog_cb, uint64_t period) {
 	uv_loop_t loop;
 	uv_timer_t hog, stop;
-	static struct loop_lag lag;
 
 	ASSERT_OK(uv_loop_init(&loop));
-	ASSERT_OK(loop_lag_start(&lag, &loop, 5));
+	ASSERT_OK(loop_lag_start(lag, &loop, 5));
 	uv_timer_init(&loop, &hog);
 	uv_timer_init(&loop, &stop);
-	uv_timer_start(&hog, block_loop, 50, 50);
+	uv_timer_start(&hog, hog_cb, 50, period);
 	uv_timer_start(&stop, stop_loop, 500, 0);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	ASSERT_GE(lag.total.n, 20);
-	/* Each 30 ms hog delays the lag timer by up to 30 ms. */
-	ASSERT_GE(lag.total.max_us, 15000);
-	ASSERT_LE(lag_histogram_quantile(&lag.total, 0.5), 30000);
-	loop_lag_stop(&lag);
+	loop_lag_stop(lag);
 	uv_close((uv_handle_t *)&hog, NULL);
 	uv_close((uv_handle_t *)&stop, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	ASSERT_OK(uv_loop_close(&loop));
 }
 
+static void test_live(void) {
+	static struct loop_lag lag;
+
+	run_hogged(&lag, block_loop, 50);
+	ASSERT_GE(lag.total.n, 20);
+	/* Each 30 ms hog delays the lag timer by up to 30 ms. */
+	ASSERT_GE(lag.total.max_us, 15000);
+	ASSERT_LE(lag_histogram_quantile(&lag.total, 0.5), 30000);
+	/* Sleeping holds the loop but costs no CPU: the turns say it was not m2md's work. */
+	ASSERT_GE(lag.turn_total.n, lag.total.n);
+	ASSERT_LT(lag.turn_total.max_us, 15000);
+}
+
+static int64_t cpu_us(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void spin_loop(uv_timer_t *t) {
+	int64_t end = cpu_us() + 20000;
+
+	(void)t;
+	/* 20 ms of the thread's CPU, however long a busy machine makes that. */
+	while (cpu_us() < end)
+		;
+}
+
+static void test_turn_cpu(void) {
+	static struct loop_lag lag;
+
+	run_hogged(&lag, spin_loop, 100);
+	ASSERT_GE(lag.turn_window.max_us, 20000);
+	ASSERT_EQ(lag.turn_window.max_us, lag.turn_total.max_us);
+	/* Most turns are the lag timer's alone; a few hold a spin. */
+	ASSERT_LT(lag_histogram_quantile(&lag.turn_total, 0.5), 5000);
+	lag_window_reset(&lag);
+	ASSERT_EQ(lag.turn_window.n, 0);
+	ASSERT_GE(lag.turn_total.n, 4);
+}
+
 int main(void) {
 	RUN_TEST(test_quantiles);
 	RUN_TEST(test_live);
+	RUN_TEST(test_turn_cpu);
 	return 0;
 }
