@@ -159,7 +159,7 @@ struct store {
 	sqlite3_stmt *st_age_readings, *st_age_events, *st_size_readings;
 	sqlite3_stmt *st_page_count, *st_freelist;
 	sqlite3_stmt *st_ob_insert, *st_ob_delete, *st_ob_seq, *st_ob_nth, *st_ob_first_young;
-	sqlite3_stmt *st_ob_drop_before, *st_ob_fetch;
+	sqlite3_stmt *st_ob_drop_before, *st_ob_fetch, *st_max_rowid;
 	int64_t page_size;
 	bool incremental_vacuum;
 
@@ -1435,10 +1435,11 @@ static bool recovery_ready(store *s, int r, size_t rows) {
 	return false;
 }
 
+/* After every commit: prepared once, as parsing it cost more than the lookup. */
 static int64_t readings_max_rowid(store *s) {
 	int64_t v = 0;
 
-	if (query_int64(s->db, "SELECT coalesce(max(rowid), 0) FROM readings", &v) < 0)
+	if (stmt_int64(s->db, s->st_max_rowid, &v) < 0)
 		return -1;
 	return v;
 }
@@ -1705,7 +1706,7 @@ static void db_close(store *s) {
 		&s->st_point_free_id, &s->st_point, &s->st_age_readings, &s->st_age_events,
 		&s->st_size_readings, &s->st_page_count, &s->st_freelist, &s->st_ob_insert,
 		&s->st_ob_delete, &s->st_ob_seq, &s->st_ob_nth, &s->st_ob_first_young,
-		&s->st_ob_drop_before, &s->st_ob_fetch,
+		&s->st_ob_drop_before, &s->st_ob_fetch, &s->st_max_rowid,
 	};
 
 	for (size_t i = 0; i < ELEMENTSOF(stmts); i++) {
@@ -1913,6 +1914,7 @@ static int db_prepare_all(store *s) {
 		{ &s->st_ob_drop_before, "DELETE FROM outbox WHERE seq < ?1" },
 		{ &s->st_ob_fetch, "SELECT seq, ts, topic, payload, qos, retain FROM outbox"
 		                   " WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3" },
+		{ &s->st_max_rowid, "SELECT coalesce(max(rowid), 0) FROM readings" },
 	};
 	int r;
 
