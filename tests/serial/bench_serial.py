@@ -119,7 +119,7 @@ def run_m2md(name, cfg_points, data, rate, readings):
         # thread's maintenance), to tell the driver's share apart.
         c, t = sched(gw.proc.pid), time.monotonic()
         time.sleep(3)
-        idle = (sched(gw.proc.pid)[0] - c[0]) / (time.monotonic() - t)
+        idle = [x / (time.monotonic() - t) for x in sched_delta(c, sched(gw.proc.pid))]
         s0, t0 = sched(gw.proc.pid), time.monotonic()
         feed(pty, data, rate)
         # Until every reading is committed (or, when the storage queue
@@ -187,8 +187,9 @@ def report(name, rnd, m, b):
     print("       wake-ups per frame: m2md loop %.3f, other threads %.3f; baseline %.3f "
           "(%.3f reads)" % (m["wake_loop"] / frames, m["wake_other"] / frames,
                             b["wake"] / max(b["lines"], 1), b["reads"] / max(b["lines"], 1)))
-    print("       m2md idle (no bytes) %.5f CPU s/s, %.5f CPU s per 1,000 frames at this rate"
-          % (m["idle"], 1000 * m["idle"] * m["wall"] / frames))
+    print("       m2md idle (no bytes) %.5f CPU s/s, %.5f CPU s per 1,000 frames at this rate, "
+          "%.1f + %.1f wake-ups/s" % (m["idle"][0], 1000 * m["idle"][0] * m["wall"] / frames,
+                                      m["idle"][1], m["idle"][2]))
     print("       loop lag p99 %.3f ms (target <= 2 ms)" % m["lag"])
     sys.stdout.flush()
     return per_k / base_k if base_k else float("inf")
