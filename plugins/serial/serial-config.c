@@ -650,7 +650,7 @@ static int parse_arrays(struct ser_driver *drv, const cJSON *config, struct ser_
 	drv->requests = calloc((size_t)cJSON_GetArraySize(requests) + 1, sizeof(*drv->requests));
 	drv->rq_queue = calloc((size_t)cJSON_GetArraySize(requests) + 1, sizeof(*drv->rq_queue));
 	drv->points = calloc((size_t)cJSON_GetArraySize(points), sizeof(*drv->points));
-	drv->rd = calloc((size_t)cJSON_GetArraySize(points), sizeof(*drv->rd));
+	drv->rd = calloc((size_t)cJSON_GetArraySize(points) + SER_BATCH, sizeof(*drv->rd));
 	if (!drv->requests || !drv->rq_queue || !drv->points || !drv->rd)
 		return -ENOMEM;
 	cJSON_ArrayForEach(obj, requests) {

@@ -39,6 +39,7 @@
 #define SER_READ_BUDGET 4096
 #define SER_FEED_PIECE 64
 #define SER_SLICE_US 1000
+#define SER_BATCH 256
 /* The PCRE2 match limit of the driver's patterns unless 'match_limit' says otherwise. */
 #define SER_MATCH_LIMIT 10000
 /* The first reopen delay; it doubles up to backoff_max. */
@@ -182,7 +183,13 @@ struct ser_driver {
 	int64_t last_frame_us;    /* mono */
 	struct sf framer;
 	uint64_t seq;             /* frames so far */
-	struct m2m_reading *rd;   /* n_points slots, one submit per frame */
+	/*
+	 * Readings not yet submitted: those of every frame of one read go in
+	 * one submit (ser_flush), as each submit costs the core two locks of
+	 * the storage queue and a pass over the sinks. n_points + SER_BATCH
+	 * slots; a frame gives at most one reading per point.
+	 */
+	struct m2m_reading *rd;
 	size_t n_rd;
 	char *split_buf;          /* delimited: max_len bytes for unquoted fields */
 	struct st_field *fields;  /* delimited: SER_MAX_FIELDS */
@@ -217,7 +224,9 @@ int ser_create(m2m_host *host, const struct m2m_host_api *api, const struct cJSO
 /* serial.c */
 void ser_free(struct ser_driver *drv);
 void ser_publish_stats(struct ser_driver *drv);
+void ser_feed(struct ser_driver *drv, const uint8_t *data, size_t n, int64_t mono);
 void ser_on_bytes(struct ser_driver *drv, const uint8_t *data, size_t n);
+void ser_flush(struct ser_driver *drv);
 void ser_submit_all(struct ser_driver *drv, int quality);
 void ser_port_up(struct ser_driver *drv);
 void ser_port_down(struct ser_driver *drv, const char *reason);

@@ -257,14 +257,42 @@ void sf_idle(struct sf *f, uint64_t now_us, sf_frame_fn fn, void *arg) {
 	f->state = initial_state(&f->cfg);
 }
 
+/*
+ * Inside a frame of end framing, the bytes before the next one that may
+ * complete the end delimiter (its last byte) and before the frame would
+ * be over-long do nothing but append: they are copied at once. Returns
+ * how many of DATA's N were taken.
+ */
+static size_t take_body(struct sf *f, const uint8_t *data, size_t n) {
+	const struct sf_config *c = &f->cfg;
+	size_t room, k;
+	const uint8_t *q;
+
+	if (f->state != ST_FRAME || c->mode != SF_END)
+		return 0;
+	/* push_frame() calls a frame over-long once it holds max_len + end_len bytes. */
+	room = c->max_len + c->end_len - 1 - f->len;
+	if (n > room)
+		n = room;
+	q = memchr(data, c->end[c->end_len - 1], n);
+	k = q ? (size_t)(q - data) : n;
+	memcpy(f->buf + f->len, data, k);
+	f->len += k;
+	return k;
+}
+
 void sf_feed(struct sf *f, const uint8_t *data, size_t n, uint64_t now_us, sf_frame_fn fn,
              void *arg) {
 	if (n == 0)
 		return;
 	sf_idle(f, now_us, fn, arg);
 	f->stats.bytes += n;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		i += take_body(f, data + i, n - i);
+		if (i == n)
+			break;
 		push(f, data[i], now_us, fn, arg);
+	}
 	f->last_us = now_us;
 	f->have_time = true;
 }

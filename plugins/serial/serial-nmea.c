@@ -193,7 +193,7 @@ enum valid_rule {
 };
 
 /* Where a type's time and date are (nmea_timestamp()); -1: none. */
-struct sentence_def {
+struct nmea_sentence_def {
 	const char *type;
 	const struct field_def *fields;
 	enum valid_rule valid;
@@ -202,7 +202,7 @@ struct sentence_def {
 	signed char date_index; /* ddmmyy; ZDA has its own three fields */
 };
 
-static const struct sentence_def sentences[] = {
+static const struct nmea_sentence_def sentences[] = {
 	{"RMC", rmc_fields, VALID_IS_A, 1, 0, 8},
 	{"GGA", gga_fields, VALID_NONZERO, 5, 0, -1},
 	{"GLL", gll_fields, VALID_IS_A, 5, 4, -1},
@@ -218,16 +218,14 @@ static const struct sentence_def sentences[] = {
 	{"MTW", mtw_fields, VALID_ALWAYS, -1, -1, -1},
 };
 
-static const struct sentence_def *find_sentence(const char *type) {
+static const struct nmea_sentence_def *find_sentence(const char *type) {
 	for (size_t i = 0; i < sizeof(sentences) / sizeof(sentences[0]); i++)
 		if (strcmp(sentences[i].type, type) == 0)
 			return &sentences[i];
 	return NULL;
 }
 
-static const struct field_def *find_field(const char *type, const char *name) {
-	const struct sentence_def *sd = find_sentence(type);
-
+static const struct field_def *def_field(const struct nmea_sentence_def *sd, const char *name) {
 	if (!sd)
 		return NULL;
 	for (const struct field_def *f = sd->fields; f->name; f++)
@@ -356,6 +354,8 @@ int nmea_parse(const uint8_t *frame, size_t len, enum nmea_checksum policy,
 	r = split_address(s.buf_, &s);
 	if (r < 0)
 		return r;
+	/* A proprietary sentence has no fields of ours, whatever its letters. */
+	s.def_ = strcmp(s.talker, "P") ? find_sentence(s.type) : NULL;
 	*ret = s;
 	return 0;
 }
@@ -545,9 +545,9 @@ static int gsv_value(const struct nmea_sentence *s, const struct field_def *fd,
 }
 
 int nmea_get(const struct nmea_sentence *s, const char *name, struct nmea_value *ret) {
-	const struct field_def *fd = find_field(s->type, name);
+	const struct field_def *fd = def_field(s->def_, name);
 
-	if (!fd || strcmp(s->talker, "P") == 0)
+	if (!fd)
 		return -ENOENT;
 	if (strcmp(s->type, "GSV") == 0)
 		return gsv_value(s, fd, ret);
@@ -555,13 +555,13 @@ int nmea_get(const struct nmea_sentence *s, const char *name, struct nmea_value 
 }
 
 int nmea_field_kind(const char *type, const char *name) {
-	const struct field_def *fd = find_field(type, name);
+	const struct field_def *fd = def_field(find_sentence(type), name);
 
 	return fd ? fd->kind : -ENOENT;
 }
 
 const char *nmea_field_name(const char *type, unsigned i) {
-	const struct sentence_def *sd = find_sentence(type);
+	const struct nmea_sentence_def *sd = find_sentence(type);
 
 	if (!sd)
 		return NULL;
@@ -572,7 +572,7 @@ const char *nmea_field_name(const char *type, unsigned i) {
 }
 
 bool nmea_valid(const struct nmea_sentence *s) {
-	const struct sentence_def *sd = strcmp(s->talker, "P") ? find_sentence(s->type) : NULL;
+	const struct nmea_sentence_def *sd = s->def_;
 	const char *f;
 	double v;
 
@@ -629,7 +629,7 @@ static int64_t nearest_day(int64_t tod, int64_t ref_us) {
 }
 
 int nmea_timestamp(const struct nmea_sentence *s, int64_t ref_us, int64_t *ret_us) {
-	const struct sentence_def *sd = strcmp(s->talker, "P") ? find_sentence(s->type) : NULL;
+	const struct nmea_sentence_def *sd = s->def_;
 	const char *ft;
 	int64_t tod, date;
 	int r;

@@ -47,6 +47,8 @@ struct nmea_sentence {
 	unsigned nfields; /* after the address field */
 	/* Private: the sentence's copy, fields NUL-terminated in place. */
 	char buf_[NMEA_MAX_LEN + 1];
+	/* Private: what the parser knows of the type, looked up once; NULL if nothing. */
+	const struct nmea_sentence_def *def_;
 	uint8_t off_[NMEA_MAX_FIELDS];
 };
 

@@ -165,7 +165,7 @@ static void request_failed(struct ser_driver *drv, struct ser_request *rq)
 	int64_t ts = api->now_us(drv->host);
 	char reason[SER_CMD_MAX + 96], d[32];
 
-	drv->n_rd = 0;
+	ser_flush(drv);
 	for (size_t i = 0; i < drv->n_points; i++) {
 		struct ser_point *p = &drv->points[i];
 
@@ -178,9 +178,7 @@ static void request_failed(struct ser_driver *drv, struct ser_request *rq)
 				.ts_us = ts, .point = p->id, .quality = M2M_QUALITY_TIMEOUT
 			};
 	}
-	if (drv->n_rd)
-		api->submit(drv->host, drv->rd, drv->n_rd);
-	drv->n_rd = 0;
+	ser_flush(drv);
 	snprintf(reason, sizeof(reason), "timeout: no answer to request \"%s\" within %s (%d %s)",
 	         rq->name, m2m_format_us(rq->timeout_us, d, sizeof(d)), rq->retries + 1,
 	         rq->retries ? "attempts" : "attempt");

@@ -342,23 +342,30 @@ static void schedule_resume(struct ser_driver *drv, bool hup)
 static bool feed_pending(struct ser_driver *drv, bool hup)
 {
 	const struct m2m_host_api *api = drv->api;
-	int64_t t0 = api->mono_us(drv->host);
+	int64_t t0 = api->mono_us(drv->host), now = t0;
 
 	while (drv->pend_off < drv->pend_len) {
 		size_t n = drv->pend_len - drv->pend_off;
 
 		if (n > SER_FEED_PIECE)
 			n = SER_FEED_PIECE;
-		ser_on_bytes(drv, drv->pend + drv->pend_off, n);
+		ser_feed(drv, drv->pend + drv->pend_off, n, now);
 		/* A frame's callback may have lost the port (a failed write). */
-		if (drv->fd < 0)
+		if (drv->fd < 0) {
+			ser_flush(drv);
 			return true;
+		}
 		drv->pend_off += n;
-		if (drv->pend_off < drv->pend_len && api->mono_us(drv->host) - t0 > SER_SLICE_US) {
+		/* One clock read per piece: the slice's and the next piece's time. */
+		now = api->mono_us(drv->host);
+		if (drv->pend_off < drv->pend_len && now - t0 > SER_SLICE_US) {
+			ser_flush(drv);
 			schedule_resume(drv, hup);
 			return false;
 		}
 	}
+	/* All the frames of the read in one submit. */
+	ser_flush(drv);
 	drv->pend_off = drv->pend_len = 0;
 	return true;
 }

@@ -90,6 +90,7 @@ struct frame {
 	bool nmea_valid;
 	int n_fields;             /* delimited: fields, or < 0 */
 	int64_t ts_us;
+	int64_t mono_us;          /* when its last byte was fed */
 	bool regex_limit;
 };
 
@@ -106,8 +107,9 @@ static void add_reading(struct ser_driver *drv, struct ser_point *p, int64_t ts,
  * value when the format already read it as a number (NMEA), or NULL.
  */
 static void take_field(struct ser_driver *drv, struct ser_point *p, struct st_field f,
-                       const double *number, int64_t ts)
+                       const double *number, const struct frame *fr)
 {
+	int64_t ts = fr->ts_us;
 	double v = 0;
 	bool b = false;
 	int r;
@@ -121,7 +123,7 @@ static void take_field(struct ser_driver *drv, struct ser_point *p, struct st_fi
 			return;
 		drv->api->submit_text(drv->host, p->id, ts, text, M2M_QUALITY_GOOD, 0);
 		p->got = true;
-		p->last_us = drv->api->mono_us(drv->host);
+		p->last_us = fr->mono_us;
 		p->stale = false;
 		return;
 	}
@@ -148,7 +150,7 @@ static void take_field(struct ser_driver *drv, struct ser_point *p, struct st_fi
 		add_reading(drv, p, ts, 0, M2M_QUALITY_DECODE_ERROR);
 		return;
 	}
-	p->last_us = drv->api->mono_us(drv->host);
+	p->last_us = fr->mono_us;
 	p->stale = false;
 	add_reading(drv, p, ts, v, M2M_QUALITY_GOOD);
 }
@@ -176,7 +178,7 @@ static void nmea_point(struct ser_driver *drv, struct ser_point *p, struct frame
 			return;
 		}
 		/* The config makes every XDR point a number: the name is not read. */
-		take_field(drv, p, field_of(x.name), &x.value, fr->ts_us);
+		take_field(drv, p, field_of(x.name), &x.value, fr);
 		return;
 	}
 	if (p->field) {
@@ -190,8 +192,7 @@ static void nmea_point(struct ser_driver *drv, struct ser_point *p, struct frame
 			add_reading(drv, p, fr->ts_us, 0, M2M_QUALITY_DECODE_ERROR);
 			return;
 		}
-		take_field(drv, p, field_of(v.text), v.kind == NMEA_KIND_TEXT ? NULL : &v.number,
-		           fr->ts_us);
+		take_field(drv, p, field_of(v.text), v.kind == NMEA_KIND_TEXT ? NULL : &v.number, fr);
 		return;
 	}
 	{
@@ -199,7 +200,7 @@ static void nmea_point(struct ser_driver *drv, struct ser_point *p, struct frame
 
 		if (!raw || !*raw)
 			return;
-		take_field(drv, p, field_of(raw), NULL, fr->ts_us);
+		take_field(drv, p, field_of(raw), NULL, fr);
 	}
 }
 
@@ -228,7 +229,7 @@ static void text_point(struct ser_driver *drv, struct ser_point *p, struct frame
 			return;
 		break;
 	}
-	take_field(drv, p, f, NULL, fr->ts_us);
+	take_field(drv, p, f, NULL, fr);
 }
 
 /* Reads the frame as the format; false when it is not one (counted). */
@@ -288,10 +289,10 @@ static void on_frame(void *arg, const uint8_t *data, size_t len, uint64_t time_u
 	struct ser_driver *drv = arg;
 	const struct m2m_host_api *api = drv->api;
 	struct ser_request *answered = NULL;
-	struct frame fr = { .data = data, .len = len };
+	/* The framer's clock, read once per piece of a read, is the frame's mono time. */
+	struct frame fr = { .data = data, .len = len, .mono_us = (int64_t)time_us };
 	bool used = false;
 
-	(void)time_us;
 	/* "\r\n" and "\r\r\n" line ends leave carriage returns behind "\n" framing. */
 	while (fr.len > 0 && fr.data[fr.len - 1] == '\r')
 		fr.len--;
@@ -299,14 +300,16 @@ static void on_frame(void *arg, const uint8_t *data, size_t len, uint64_t time_u
 	if (fr.len == 0)
 		return;
 	drv->seq++;
-	drv->last_frame_us = api->mono_us(drv->host);
+	drv->last_frame_us = fr.mono_us;
 	if (drv->silent) {
 		drv->silent = false;
 		m2m_device_state(api, drv->host, NULL, M2M_DEVICE_ONLINE, "receiving again");
 	}
 	fr.ts_us = api->now_us(drv->host);
 	ser_poll_frame(drv, fr.data, fr.len, &answered);
-	drv->n_rd = 0;
+	/* Room for one reading per point. */
+	if (drv->n_rd >= SER_BATCH)
+		ser_flush(drv);
 	for (size_t i = 0; i < drv->n_points; i++)
 		drv->points[i].got = false;
 	if (read_frame(drv, &fr)) {
@@ -340,8 +343,12 @@ static void on_frame(void *arg, const uint8_t *data, size_t len, uint64_t time_u
 			}
 		}
 	}
+}
+
+void ser_flush(struct ser_driver *drv)
+{
 	if (drv->n_rd)
-		api->submit(drv->host, drv->rd, drv->n_rd);
+		drv->api->submit(drv->host, drv->rd, drv->n_rd);
 	drv->n_rd = 0;
 }
 
@@ -364,15 +371,23 @@ static void idle_cb(m2m_timer *timer, void *arg)
 
 	(void)timer;
 	sf_idle(&drv->framer, (uint64_t)drv->api->mono_us(drv->host), on_frame, drv);
+	ser_flush(drv);
 	arm_idle(drv);
 	ser_publish_stats(drv);
 }
 
-void ser_on_bytes(struct ser_driver *drv, const uint8_t *data, size_t n)
+/* Frames what a read brought at MONO; their readings wait for ser_flush(). */
+void ser_feed(struct ser_driver *drv, const uint8_t *data, size_t n, int64_t mono)
 {
-	sf_feed(&drv->framer, data, n, (uint64_t)drv->api->mono_us(drv->host), on_frame, drv);
+	sf_feed(&drv->framer, data, n, (uint64_t)mono, on_frame, drv);
 	if (drv->fcfg.idle_us)
 		arm_idle(drv);
+}
+
+void ser_on_bytes(struct ser_driver *drv, const uint8_t *data, size_t n)
+{
+	ser_feed(drv, data, n, drv->api->mono_us(drv->host));
+	ser_flush(drv);
 }
 
 void ser_submit_all(struct ser_driver *drv, int quality)
@@ -380,7 +395,8 @@ void ser_submit_all(struct ser_driver *drv, int quality)
 	const struct m2m_host_api *api = drv->api;
 	int64_t ts = api->now_us(drv->host);
 
-	drv->n_rd = 0;
+	/* What came before the loss first, then the loss. */
+	ser_flush(drv);
 	for (size_t i = 0; i < drv->n_points; i++) {
 		struct ser_point *p = &drv->points[i];
 
@@ -389,9 +405,7 @@ void ser_submit_all(struct ser_driver *drv, int quality)
 		else
 			add_reading(drv, p, ts, 0, quality);
 	}
-	if (drv->n_rd)
-		api->submit(drv->host, drv->rd, drv->n_rd);
-	drv->n_rd = 0;
+	ser_flush(drv);
 }
 
 /* --- staleness --- */
@@ -405,7 +419,7 @@ static void stale_cb(m2m_timer *timer, void *arg)
 	(void)timer;
 	if (drv->fd < 0)
 		return;
-	drv->n_rd = 0;
+	ser_flush(drv);
 	for (size_t i = 0; i < drv->n_points; i++) {
 		struct ser_point *p = &drv->points[i];
 		int64_t since = p->last_us ? p->last_us : drv->start_us;
@@ -418,9 +432,7 @@ static void stale_cb(m2m_timer *timer, void *arg)
 		else
 			add_reading(drv, p, ts, 0, M2M_QUALITY_STALE);
 	}
-	if (drv->n_rd)
-		api->submit(drv->host, drv->rd, drv->n_rd);
-	drv->n_rd = 0;
+	ser_flush(drv);
 	if (!drv->silent && now - drv->last_frame_us >= drv->stale_us) {
 		char reason[96], d[32];
 

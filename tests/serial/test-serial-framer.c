@@ -109,6 +109,10 @@ static void test_end_max_len(void) {
 	c = end_cfg("\r\n", 3);
 	CHECK(&c, "abc\r\n", "[abc]", 0, 0, 0, 0);
 	CHECK(&c, "abcd\r\nok\r\n", "[ok]", 0, 1, 0, 6);
+	/* The end's last byte alone is data, up to max_len and beyond it. */
+	CHECK(&c, "a\nb\r\n", "[a\nb]", 0, 0, 0, 0);
+	CHECK(&c, "ab\nc\r\nok\r\n", "[ok]", 0, 1, 0, 6);
+	CHECK(&c, "abc\n\r\nok\r\n", "[ok]", 0, 1, 0, 6);
 	/* Megabytes without an end stay within the buffer, counted, not kept. */
 	{
 		struct sf f;
