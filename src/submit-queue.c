@@ -6,11 +6,20 @@
 #include <string.h>
 #include <time.h>
 
+/* The loop thread's CPU clock: what its own work took, not the time others had the core. */
+static int64_t thread_cpu_ns(void) {
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void submit_queue_init(struct submit_queue *q, uv_loop_t *loop, submit_fn fn, m2m_host *drv) {
 	memset(q, 0, sizeof(*q));
 	q->loop = loop;
 	q->fn = fn;
 	q->drv = drv;
+	q->cpu_ns = thread_cpu_ns;
 }
 
 /* Hands over the oldest N of what waits (N <= len). */
@@ -28,14 +37,6 @@ static void hand_chunk(struct submit_queue *q) {
 	hand_over(q, q->len < SUBMIT_CHUNK ? q->len : SUBMIT_CHUNK);
 }
 
-/* The loop thread's CPU clock: what its own work took, not the time others had the core. */
-static int64_t thread_cpu_ns(void) {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /*
  * One loop iteration's share: pieces until they have taken SUBMIT_BUDGET_US
  * of the thread's CPU. A count alone bounds the turn only as well as the
@@ -47,11 +48,11 @@ static int64_t thread_cpu_ns(void) {
  */
 static void on_idle(uv_idle_t *h) {
 	struct submit_queue *q = h->data;
-	int64_t end = thread_cpu_ns() + SUBMIT_BUDGET_US * 1000;
+	int64_t end = q->cpu_ns() + SUBMIT_BUDGET_US * 1000;
 
 	do
 		hand_over(q, q->len < SUBMIT_PIECE ? q->len : SUBMIT_PIECE);
-	while (q->len && thread_cpu_ns() < end);
+	while (q->len && q->cpu_ns() < end);
 	if (q->len == 0)
 		uv_idle_stop(h);
 }

@@ -23,6 +23,7 @@
  * Everything here runs on the loop thread.
  */
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -43,6 +44,7 @@ struct submit_queue {
 	struct m2m_reading *buf;
 	size_t head, len, cap;     /* waiting: buf[head .. head + len) */
 	uint64_t deferred;         /* readings that waited for a later iteration */
+	int64_t (*cpu_ns)(void);   /* the budget's clock: the thread's CPU time (a test's own clock) */
 };
 
 /* Sets up an empty queue that hands readings of DRV to FN. Allocates nothing. */

@@ -8,7 +8,6 @@
 #include "submit-queue.h"
 
 #include <errno.h>
-#include <time.h>
 
 #include "test.h"
 
@@ -22,17 +21,17 @@ struct seen {
 	uint32_t next_id;   /* the id the next reading must carry */
 	uint64_t iter;      /* loop iterations so far (a check handle counts them) */
 	int ret;            /* what the submit returns; 0 means N */
-	uint64_t cost_ns;   /* what each reading costs the core (spun) */
+	uint64_t cost_ns;   /* what each reading costs the core, on the test clock */
 	uint64_t spent_ns[MAX_CALLS]; /* time in the core's submit, by iteration */
 };
 
 static struct seen seen;
 
-static uint64_t cpu_ns(void) {
-	struct timespec ts;
+/* The queue's budget clock in these tests: it moves only by what the core's submit costs. */
+static int64_t clock_ns;
 
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000 + (uint64_t)ts.tv_nsec;
+static int64_t test_clock(void) {
+	return clock_ns;
 }
 
 static int core_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
@@ -45,13 +44,9 @@ static int core_submit(m2m_host *drv, const struct m2m_reading *r, size_t n) {
 		ASSERT_EQ(r[i].point, seen.next_id++);
 	seen.total += n;
 	if (seen.cost_ns) {
-		uint64_t t0 = cpu_ns(), t1;
-
-		/* Spent on the thread's CPU clock, which the queue's budget reads. */
-		while ((t1 = cpu_ns()) - t0 < n * seen.cost_ns)
-			;
+		clock_ns += (int64_t)(n * seen.cost_ns);
 		ASSERT_LT(seen.iter, MAX_CALLS);
-		seen.spent_ns[seen.iter] += t1 - t0;
+		seen.spent_ns[seen.iter] += n * seen.cost_ns;
 	}
 	return seen.ret ? seen.ret : (int)n;
 }
@@ -93,16 +88,20 @@ static void test_small_is_synchronous(uv_loop_t *loop) {
 	free(r);
 }
 
-static void test_chunks_per_iteration(uv_loop_t *loop) {
+/*
+ * COST_NS a reading: each loop iteration hands over pieces until the
+ * budget is spent, PER_ITERATION pieces, the first chunk at once.
+ */
+static void chunks_per_iteration(uv_loop_t *loop, uint64_t cost_ns, size_t per_iteration) {
 	struct submit_queue q;
 	size_t n = 10 * SUBMIT_CHUNK + 17;
 	struct m2m_reading *r = readings(1, n), *more = readings((uint32_t)n + 1, 5);
 	uint64_t iterations = 0;
 
 	reset();
-	/* 10 µs a reading: what waits takes several budgets to hand over. */
-	seen.cost_ns = 10000;
+	seen.cost_ns = cost_ns;
 	submit_queue_init(&q, loop, core_submit, NULL);
+	q.cpu_ns = test_clock;
 	ASSERT_EQ(submit_queue_put(&q, r, n), (int)n);
 	free(r); /* the driver reuses its buffer at once */
 	ASSERT_EQ(seen.calls, 1);
@@ -123,13 +122,28 @@ static void test_chunks_per_iteration(uv_loop_t *loop) {
 		ASSERT_LE(seen.spent_ns[it], SUBMIT_BUDGET_US * 1000 + SUBMIT_PIECE * seen.cost_ns);
 		iterations += seen.spent_ns[it] > 0;
 	}
-	ASSERT_GE(iterations, (n + 5 - SUBMIT_CHUNK) * seen.cost_ns /
-	                      (SUBMIT_BUDGET_US * 1000 + SUBMIT_PIECE * seen.cost_ns));
+	/* The pieces of one iteration: as many as the budget takes, then the rest next time. */
+	for (size_t i = 1; i < seen.calls; i++) {
+		size_t same = 0;
+
+		for (size_t j = 1; j < seen.calls; j++)
+			same += seen.iteration[j] == seen.iteration[i];
+		if (i + per_iteration < seen.calls) /* not the last iteration's */
+			ASSERT_EQ(same, per_iteration);
+	}
+	ASSERT_EQ(iterations, (seen.calls - 1 + per_iteration - 1) / per_iteration);
 	ASSERT_GT(iterations, 1);
 	ASSERT_EQ(q.deferred, n + 5 - SUBMIT_CHUNK);
 	submit_queue_done(&q);
 	uv_run(loop, UV_RUN_DEFAULT);
 	free(more);
+}
+
+static void test_chunks_per_iteration(uv_loop_t *loop) {
+	/* 10 µs a reading: a piece takes more than the budget, one a turn. */
+	chunks_per_iteration(loop, 10000, 1);
+	/* 1 µs: 128 µs a piece, the fourth passes the 500 µs. */
+	chunks_per_iteration(loop, 1000, (SUBMIT_BUDGET_US * 1000 + SUBMIT_PIECE * 1000 - 1) / (SUBMIT_PIECE * 1000));
 }
 
 static void test_flush_hands_over_all(uv_loop_t *loop) {
