@@ -4,13 +4,22 @@
  * and merged. Two side tables make good messages possible:
  *
  * - the source map, keyed by cJSON item pointer, says for every item its
- *   file, line, key path and TOML type (cJSON cannot tell 1 from 1.0);
+ *   file, line and TOML type (cJSON cannot tell 1 from 1.0);
  * - the known set, keyed by (table pointer, key), records every key a
  *   getter asked for, present or not, so that config_check_unknown() can
  *   call everything else a typo and suggest the key that was meant.
  *
- * Both are open-addressing hash tables with linear probing, kept at most
- * half full so that probes stay short and always end at an empty slot.
+ * Both are open-addressing hash tables with linear probing, never full so
+ * that probes always end at an empty slot: the known set at most half
+ * full, the source map (one entry per item, thousands for a large gateway,
+ * kept for as long as the configuration runs) at most three quarters.
+ *
+ * The source map is what a running configuration costs beside its tree,
+ * so an entry is 16 bytes: key paths are not stored but found when an
+ * error needs one (by a walk from the root: errors are rare, items many),
+ * and an integer's exact value only when its double is not exact. The
+ * known set is only needed until the check for unknown keys, and is
+ * dropped by config_settle().
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,12 +49,22 @@
 
 struct source {
 	const cJSON *item; /* NULL: empty slot */
-	char *path;
-	const char *file; /* points into config.files */
 	uint32_t line;
-	enum config_toml_type type;
-	int64_t ival; /* the exact value of an integer */
+	uint16_t file; /* index into config.files */
+	uint8_t type;  /* enum config_toml_type */
+	bool big;      /* an integer whose double is not exact: its value is in config.bigints */
 };
+
+/* Beyond 2^53 a double no longer holds every integer. */
+#define EXACT_INT_MAX (INT64_C(1) << 53)
+
+struct bigint {
+	const cJSON *item;
+	int64_t v;
+};
+
+/* Files beyond this many are refused: struct source keeps a 16-bit index. */
+#define CONFIG_MAX_FILES UINT16_MAX
 
 /*
  * The known set is per table: the names a getter asked for in one table,
@@ -66,6 +85,8 @@ struct config {
 
 	struct source *sources;
 	size_t n_sources, cap_sources;
+	struct bigint *bigints; /* the few integers beyond EXACT_INT_MAX, unordered */
+	size_t n_bigints;
 
 	struct known *known;
 	size_t n_known, cap_known;
@@ -73,6 +94,8 @@ struct config {
 	size_t n_names, cap_names;
 	/* A key could not be recorded: the unknown-key check cannot be trusted. */
 	bool known_oom;
+	/* config_settle() ran: keys asked for are no longer recorded. */
+	bool settled;
 
 	char *error;
 	/* An error happened but its message could not be allocated. */
@@ -145,28 +168,47 @@ static int source_grow(config *c) {
 	return 0;
 }
 
-static int source_add(config *c, const cJSON *item, const char *file, uint32_t line,
-                      enum config_toml_type type, int64_t ival, const char *path) {
+static struct bigint *bigint_find(const config *c, const cJSON *item) {
+	for (size_t i = 0; i < c->n_bigints; i++)
+		if (c->bigints[i].item == item)
+			return &c->bigints[i];
+	return NULL;
+}
+
+static void bigint_remove(config *c, const cJSON *item) {
+	struct bigint *b = bigint_find(c, item);
+
+	if (b)
+		*b = c->bigints[--c->n_bigints];
+}
+
+static int source_add(config *c, const cJSON *item, uint16_t file, uint32_t line,
+                      enum config_toml_type type, int64_t ival) {
+	bool big = type == CONFIG_TOML_INTEGER && (ival > EXACT_INT_MAX || ival < -EXACT_INT_MAX);
 	struct source *s;
-	char *p;
 	int r;
 
-	if ((c->n_sources + 1) * 2 > c->cap_sources) {
+	if ((c->n_sources + 1) * 4 > c->cap_sources * 3) {
 		r = source_grow(c);
 		if (r < 0)
 			return r;
 	}
-	p = strdup(path);
-	if (!p)
-		return -ENOMEM;
+	if (big && !bigint_find(c, item)) {
+		struct bigint *t = realloc(c->bigints, (c->n_bigints + 1) * sizeof(*t));
+
+		if (!t)
+			return -ENOMEM;
+		c->bigints = t;
+		c->bigints[c->n_bigints++] = (struct bigint){ .item = item };
+	}
 	s = source_slot(c->sources, c->cap_sources, item);
-	if (s->item)
-		free(s->path);
-	else
+	if (!s->item)
 		c->n_sources++;
-	*s = (struct source){
-		.item = item, .path = p, .file = file, .line = line, .type = type, .ival = ival,
-	};
+	else if (s->big && !big)
+		bigint_remove(c, item);
+	if (big)
+		bigint_find(c, item)->v = ival;
+	*s = (struct source){ .item = item, .line = line, .file = file, .type = (uint8_t)type, .big = big };
 	return 0;
 }
 
@@ -180,7 +222,8 @@ static void source_remove(config *c, const cJSON *item) {
 
 	if (!s)
 		return;
-	free(s->path);
+	if (s->big)
+		bigint_remove(c, item);
 	c->n_sources--;
 	mask = c->cap_sources - 1;
 	i = (size_t)(s - c->sources);
@@ -210,14 +253,16 @@ static void source_remove_tree(config *c, const cJSON *item) {
 
 struct record_ctx {
 	config *c;
-	const char *file;
+	uint16_t file;
 };
 
+/* PATH is not kept: config_path() finds it again from the tree. */
 static int record_item(void *userdata, const cJSON *item, uint32_t line,
                        enum config_toml_type type, int64_t ival, const char *path) {
 	struct record_ctx *ctx = userdata;
 
-	return source_add(ctx->c, item, ctx->file, line, type, ival, path);
+	(void)path;
+	return source_add(ctx->c, item, ctx->file, line, type, ival);
 }
 
 /* --- known keys --------------------------------------------------------- */
@@ -294,11 +339,27 @@ static bool known_has(config *c, const cJSON *obj, const char *key) {
 	return false;
 }
 
+static void known_free(config *c) {
+	for (size_t i = 0; i < c->cap_known; i++)
+		free(c->known[i].keys);
+	free(c->known);
+	c->known = NULL;
+	c->n_known = c->cap_known = 0;
+	for (size_t i = 0; i < c->cap_names; i++)
+		free(c->names[i]);
+	free(c->names);
+	c->names = NULL;
+	c->n_names = c->cap_names = 0;
+}
+
 static void known_add(config *c, const cJSON *obj, const char *key) {
-	const char *name = name_intern(c, key, true);
+	const char *name;
 	struct known *k, *old = c->known;
 	size_t old_cap = c->cap_known;
 
+	if (c->settled)
+		return;
+	name = name_intern(c, key, true);
 	if (!name)
 		goto oom;
 	if (c->cap_known == 0 || !known_slot(c->known, c->cap_known, obj)->obj) {
@@ -363,8 +424,9 @@ static int item_type(const config *c, const cJSON *item) {
 
 static int64_t item_int(const config *c, const cJSON *item) {
 	const struct source *s = source_find(c, item);
+	const struct bigint *b = s && s->big ? bigint_find(c, item) : NULL;
 
-	return s ? s->ival : (int64_t)item->valuedouble;
+	return b ? b->v : (int64_t)item->valuedouble;
 }
 
 /* "a string", "an integer": what the user wrote, in TOML's words. */
@@ -452,6 +514,100 @@ static const char *describe(const config *c, const cJSON *item, char *buf, size_
 	}
 }
 
+/* --- key paths --------------------------------------------------------- */
+
+/* Deeper than the parser accepts (128): an item this deep gets no path. */
+#define PATH_MAX_DEPTH 512
+
+/*
+ * Fills CHAIN with the items from NODE down to ITEM and returns how many,
+ * or 0 when ITEM is not NODE nor below it.
+ */
+static size_t path_chain(const cJSON *node, const cJSON *item, const cJSON **chain, size_t depth) {
+	const cJSON *child;
+
+	if (depth >= PATH_MAX_DEPTH)
+		return 0;
+	chain[depth] = node;
+	if (node == item)
+		return depth + 1;
+	if (!cJSON_IsObject(node) && !cJSON_IsArray(node))
+		return 0;
+	cJSON_ArrayForEach(child, node) {
+		size_t n = path_chain(child, item, chain, depth + 1);
+		if (n)
+			return n;
+	}
+	return 0;
+}
+
+/* A key as config-toml.cc writes it in paths: bare, or quoted as TOML would. */
+static void path_put_key(FILE *f, const char *key) {
+	bool bare = key[0] != '\0';
+
+	for (const char *p = key; *p; p++)
+		if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      *p == '_' || *p == '-'))
+			bare = false;
+	if (bare) {
+		fputs(key, f);
+		return;
+	}
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/*
+ * ITEM's key path ("drivers.plc1.points[3].type", "" for the root and for
+ * an item not in the tree) as a malloc'd string, or NULL on OOM. The
+ * same text the parser gave when it recorded ITEM: tables merge key by key
+ * and anything else replaces whole, so an item's place in the merged tree
+ * is its place in its file.
+ */
+static char *path_new(const config *c, const cJSON *item) {
+	const cJSON **chain = calloc(PATH_MAX_DEPTH, sizeof(*chain));
+	size_t n = chain && c->root ? path_chain(c->root, item, chain, 0) : 0, len = 0;
+	char *text = NULL;
+	FILE *f;
+
+	if (n == 0) {
+		free(chain);
+		return chain ? strdup("") : NULL;
+	}
+	f = open_memstream(&text, &len);
+	if (!f) {
+		free(chain);
+		return NULL;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if (cJSON_IsArray(chain[i - 1])) {
+			size_t index = 0;
+
+			for (const cJSON *e = chain[i - 1]->child; e && e != chain[i]; e = e->next)
+				index++;
+			fprintf(f, "[%zu]", index);
+		} else {
+			if (i > 1)
+				fputc('.', f);
+			path_put_key(f, chain[i]->string ? chain[i]->string : "");
+		}
+	}
+	free(chain);
+	if (fclose(f) != 0 || !text) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 /* --- errors ------------------------------------------------------------- */
 
 static int config_errorv(config *c, const cJSON *item, const char *fmt, va_list ap)
@@ -470,10 +626,14 @@ static int config_errorv(config *c, const cJSON *item, const char *fmt, va_list 
 	}
 	s = source_find(c, item);
 	if (s) {
+		char *path = path_new(c, item);
+
 		if (s->line > 0)
 			snprintf(line, sizeof(line), ":%" PRIu32, s->line);
-		full = strdup_printf("%s%s%s%s: %s", s->file, line, s->path[0] ? ": " : "",
-		                     s->path, msg[0] ? msg : "invalid value");
+		full = path ? strdup_printf("%s%s%s%s: %s", c->files[s->file], line, path[0] ? ": " : "",
+		                            path, msg[0] ? msg : "invalid value")
+		            : NULL;
+		free(path);
 		free(msg);
 	} else if (msg[0])
 		full = msg;
@@ -529,16 +689,9 @@ void config_free(config *c) {
 	if (!c)
 		return;
 	cJSON_Delete(c->root);
-	for (size_t i = 0; i < c->cap_sources; i++)
-		if (c->sources[i].item)
-			free(c->sources[i].path);
 	free(c->sources);
-	for (size_t i = 0; i < c->cap_known; i++)
-		free(c->known[i].keys);
-	free(c->known);
-	for (size_t i = 0; i < c->cap_names; i++)
-		free(c->names[i]);
-	free(c->names);
+	free(c->bigints);
+	known_free(c);
 	for (size_t i = 0; i < c->n_files; i++)
 		free(c->files[i]);
 	free(c->files);
@@ -550,20 +703,25 @@ const cJSON *config_root(const config *c) {
 	return c ? c->root : NULL;
 }
 
-/* Keeps NAME for the life of C: every source entry of the file points to it. */
-static const char *config_add_file(config *c, const char *name) {
+/*
+ * Keeps NAME for the life of C, where every source entry of the file finds
+ * it by the index this returns; -ENOMEM, or -EMFILE beyond CONFIG_MAX_FILES.
+ */
+static int config_add_file(config *c, const char *name) {
 	char **files;
 	char *copy;
 
+	if (c->n_files >= CONFIG_MAX_FILES)
+		return -EMFILE;
 	files = realloc(c->files, (c->n_files + 1) * sizeof(*files));
 	if (!files)
-		return NULL;
+		return -ENOMEM;
 	c->files = files;
 	copy = strdup(name);
 	if (!copy)
-		return NULL;
-	c->files[c->n_files++] = copy;
-	return copy;
+		return -ENOMEM;
+	c->files[c->n_files] = copy;
+	return (int)c->n_files++;
 }
 
 /* Sets *ret_error to "NAME: out of memory" or, failing that, NULL. */
@@ -578,10 +736,15 @@ static int parse_text(config *c, const char *text, size_t len, const char *name,
 	char *error = NULL;
 	int r;
 
-	ctx.file = config_add_file(c, name);
-	if (!ctx.file)
+	r = config_add_file(c, name);
+	if (r == -EMFILE) {
+		*ret_error = strdup_printf("%s: more than %u configuration files", name, CONFIG_MAX_FILES);
+		return r;
+	}
+	if (r < 0)
 		return oom_error(name, ret_error);
-	r = config_toml_parse(text, len, ctx.file, record_item, &ctx, ret_tree, &error);
+	ctx.file = (uint16_t)r;
+	r = config_toml_parse(text, len, c->files[ctx.file], record_item, &ctx, ret_tree, &error);
 	if (r < 0) {
 		if (error)
 			*ret_error = error;
@@ -934,16 +1097,21 @@ const char *config_file_line(const config *c, const cJSON *item, char *buf, size
 	if (!s)
 		buf[0] = '\0';
 	else if (s->line > 0)
-		snprintf(buf, n, "%s:%" PRIu32, s->file, s->line);
+		snprintf(buf, n, "%s:%" PRIu32, c->files[s->file], s->line);
 	else
-		snprintf(buf, n, "%s", s->file);
+		snprintf(buf, n, "%s", c->files[s->file]);
 	return buf;
 }
 
-const char *config_path(const config *c, const cJSON *item) {
-	const struct source *s = source_find(c, item);
+const char *config_path(const config *c, const cJSON *item, char *buf, size_t n) {
+	char *path;
 
-	return s ? s->path : "";
+	if (!buf || n == 0)
+		return "";
+	path = source_find(c, item) ? path_new(c, item) : NULL;
+	snprintf(buf, n, "%s", path ? path : "");
+	free(path);
+	return buf;
 }
 
 /* --- getters ------------------------------------------------------------ */
@@ -1278,10 +1446,20 @@ static int check_value(config *c, const cJSON *item) {
 int config_check_unknown(config *c, const cJSON *obj) {
 	if (!c || !obj)
 		return 0;
+	if (c->settled)
+		/* The keys asked for are gone: everything would look unknown. */
+		return config_error(c, obj, "internal error: the configuration was checked already");
 	if (c->known_oom) {
 		/* Some key asked for went unrecorded: a report could be false. */
 		config_error(c, obj, "out of memory while tracking configuration keys");
 		return -ENOMEM;
 	}
 	return check_value(c, obj);
+}
+
+void config_settle(config *c) {
+	if (!c)
+		return;
+	known_free(c);
+	c->settled = true;
 }

@@ -39,7 +39,7 @@ const cJSON *config_root(const config *c);
  * the item is not from this config.
  */
 const char *config_file_line(const config *c, const cJSON *item, char *buf, size_t n);
-const char *config_path(const config *c, const cJSON *item);
+const char *config_path(const config *c, const cJSON *item, char *buf, size_t n);
 
 /*
  * Records an error about ITEM: "file:line: path: message". Only the first
@@ -84,3 +84,11 @@ void config_mark(config *c, const cJSON *obj, const char *key);
  * Returns 0 or -EINVAL.
  */
 int config_check_unknown(config *c, const cJSON *obj);
+
+/*
+ * Drops what only config_check_unknown() needs, the keys every getter
+ * asked for, once that check passed and the configuration is going to run
+ * (about 180 bytes a point). The getters still work, and record nothing;
+ * config_check_unknown() is an error from then on.
+ */
+void config_settle(config *c);

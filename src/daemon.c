@@ -138,6 +138,8 @@ static int load_validated(struct daemon *d, struct loaded *ret, char **ret_error
 	err = config_check_unknown(c, config_root(c));
 	if (err < 0)
 		goto fail;
+	/* Checked: what only the check needed goes, for as long as this configuration runs. */
+	config_settle(c);
 	discard_all(&created);
 	registry_free(scratch);
 	*ret = l;

@@ -391,25 +391,25 @@ static void test_paths(void) {
 	a = cJSON_GetObjectItem(root, "a");
 	b = cJSON_GetObjectItem(a, "b");
 	c2 = cJSON_GetObjectItem(cJSON_GetArrayItem(b, 2), "c");
-	ASSERT_STR_EQ(config_path(c, c2), "a.b[2].c");
+	ASSERT_STR_EQ(config_path(c, c2, buf, sizeof(buf)), "a.b[2].c");
 	ASSERT_STR_EQ(config_file_line(c, c2, buf, sizeof(buf)), "t.toml:4");
-	ASSERT_STR_EQ(config_path(c, cJSON_GetArrayItem(b, 1)), "a.b[1]");
+	ASSERT_STR_EQ(config_path(c, cJSON_GetArrayItem(b, 1), buf, sizeof(buf)), "a.b[1]");
 	ASSERT_STR_EQ(config_file_line(c, cJSON_GetArrayItem(b, 1), buf, sizeof(buf)), "t.toml:2");
 	m = cJSON_GetObjectItem(cJSON_GetArrayItem(b, 2), "m");
-	ASSERT_STR_EQ(config_path(c, cJSON_GetArrayItem(cJSON_GetArrayItem(cJSON_GetArrayItem(m, 1), 1), 0)),
+	ASSERT_STR_EQ(config_path(c, cJSON_GetArrayItem(cJSON_GetArrayItem(cJSON_GetArrayItem(m, 1), 1), 0), buf, sizeof(buf)),
 	              "a.b[2].m[1][1][0]");
 	q = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetArrayItem(b, 2), "x.y"), "k 1");
-	ASSERT_STR_EQ(config_path(c, q), "a.b[2].\"x.y\".\"k 1\"");
+	ASSERT_STR_EQ(config_path(c, q, buf, sizeof(buf)), "a.b[2].\"x.y\".\"k 1\"");
 	ASSERT_STR_EQ(config_file_line(c, q, buf, sizeof(buf)), "t.toml:6");
 
 	/* The root and foreign items. */
-	ASSERT_STR_EQ(config_path(c, root), "");
+	ASSERT_STR_EQ(config_path(c, root, buf, sizeof(buf)), "");
 	ASSERT_STR_EQ(config_file_line(c, root, buf, sizeof(buf)), "t.toml");
 	{
 		cJSON *foreign = cJSON_CreateNumber(1);
 
 		ASSERT(foreign);
-		ASSERT_STR_EQ(config_path(c, foreign), "");
+		ASSERT_STR_EQ(config_path(c, foreign, buf, sizeof(buf)), "");
 		ASSERT_STR_EQ(config_file_line(c, foreign, buf, sizeof(buf)), "");
 		cJSON_Delete(foreign);
 	}
@@ -726,7 +726,7 @@ static void test_load_files(void) {
 	ASSERT(asprintf(&expect, "%s:3", main_path) > 0);
 	ASSERT_STR_EQ(config_file_line(c, cJSON_GetObjectItem(mqtt, "port"), buf, sizeof(buf)), expect);
 	free(expect);
-	ASSERT_STR_EQ(config_path(c, cJSON_GetObjectItem(mqtt, "user")), "mqtt.user");
+	ASSERT_STR_EQ(config_path(c, cJSON_GetObjectItem(mqtt, "user"), buf, sizeof(buf)), "mqtt.user");
 	/* Merged keys keep their order; new ones come last. */
 	ASSERT_STR_EQ(mqtt->child->string, "host");
 	ASSERT_STR_EQ(mqtt->child->next->string, "port");
@@ -858,6 +858,62 @@ static void test_many_keys(void) {
 	config_free(c);
 }
 
+/*
+ * Paths are found from the tree when asked for, and must read as the
+ * parser wrote them: quoting, escapes and array indexes, also for the
+ * messages of errors.
+ */
+static void test_paths_on_demand(void) {
+	config *c = load("[t]\n"
+	                 "\"a\\tb\\\\c\\\"\" = 1\n"
+	                 "[[t.list]]\n"
+	                 "[[t.list]]\n"
+	                 "v = \"x\"\n");
+	const cJSON *t = cJSON_GetObjectItem(config_root(c), "t"), *odd, *v;
+	char buf[128];
+	int64_t i;
+
+	odd = cJSON_GetObjectItem(t, "a\tb\\c\"");
+	ASSERT(odd);
+	ASSERT_STR_EQ(config_path(c, odd, buf, sizeof(buf)), "t.\"a\\u0009b\\\\c\\\"\"");
+	v = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "list"), 1), "v");
+	ASSERT_STR_EQ(config_path(c, v, buf, sizeof(buf)), "t.list[1].v");
+	/* A short buffer truncates; it never overflows. */
+	ASSERT_STR_EQ(config_path(c, v, buf, 5), "t.li");
+	ASSERT_EQ(config_int(c, cJSON_GetArrayItem(cJSON_GetObjectItem(t, "list"), 1), "v", 0, 0, 9, &i),
+	          -EINVAL);
+	ASSERT_STR_EQ(config_last_error(c), "t.toml:5: t.list[1].v: expected an integer, got a string");
+	config_free(c);
+}
+
+/*
+ * Settling drops the record of keys asked for: the getters go on working
+ * (a driver restarted later reads its section again), errors still say
+ * file, line and path, and a second check for unknown keys is refused
+ * rather than passed or failed on an empty record.
+ */
+static void test_settle(void) {
+	config *c = load("[a]\nx = 1\ny = \"s\"\n");
+	const cJSON *a = config_item(c, config_root(c), "a", cJSON_Object, NULL);
+	const char *str;
+	int64_t i;
+
+	ASSERT_EQ(config_int(c, a, "x", 0, 0, 9, &i), 1);
+	ASSERT_EQ(config_string(c, a, "y", NULL, &str), 1);
+	ASSERT_EQ(config_check_unknown(c, config_root(c)), 0);
+	config_settle(c);
+	ASSERT_EQ(config_int(c, a, "x", 0, 0, 9, &i), 1);
+	ASSERT_EQ(i, 1);
+	ASSERT_EQ(config_int(c, a, "y", 0, 0, 9, &i), -EINVAL);
+	ASSERT_STR_EQ(config_last_error(c), "t.toml:3: a.y: expected an integer, got a string");
+	config_free(c);
+
+	c = load("[a]\nx = 1\n");
+	config_settle(c);
+	ASSERT_EQ(config_check_unknown(c, config_root(c)), -EINVAL);
+	config_free(c);
+}
+
 int main(void) {
 	RUN_TEST(test_getters_present);
 	RUN_TEST(test_getters_absent);
@@ -868,6 +924,8 @@ int main(void) {
 	RUN_TEST(test_sizes);
 	RUN_TEST(test_enum_in_nested_array);
 	RUN_TEST(test_paths);
+	RUN_TEST(test_paths_on_demand);
+	RUN_TEST(test_settle);
 	RUN_TEST(test_key_order);
 	RUN_TEST(test_syntax_errors);
 	RUN_TEST(test_deep_nesting);
