@@ -63,6 +63,27 @@ def adv(addr, *sections, key=None, raw=()):
     return out
 
 
+def j1939(name, address, have_range, lo, hi, messages):
+    """fuzz-j1939-claim.c: our NAME, the preferred address, the range, then messages."""
+    return struct.pack("<QBBBB", name, address, have_range, lo, hi) + b"".join(messages)
+
+
+def claimed(sa, name):
+    return struct.pack("<BBBB", 0, sa, 0xFF, 8) + struct.pack("<Q", name)
+
+
+def request(da, pgn=0xEE00):
+    return struct.pack("<BBBB", 1, 0x20, da, 3) + struct.pack("<I", pgn)[:3]
+
+
+def other(pgn, sa, n):
+    return struct.pack(">BBBBH", 2, sa, 0xFF, n, pgn) + bytes(range(n))
+
+
+def tick():
+    return b"\x03\x00\x00\x00"
+
+
 def raw_field(source, ident, offset, type_, order, bit=0, scaled=False):
     """One raw field of fuzz-ble-adv: source (0 manufacturer, 1 service), its id, where, what."""
     return bytes([source | (2 if scaled else 0)]) + struct.pack(">H", ident) + bytes([offset, type_, order | bit << 4])
@@ -101,6 +122,24 @@ seeds = {
         # several formats in one advertisement
         "mixed": adv("00:11:22:33:44:55", (2, 0x004C, bytes.fromhex("0215E2C56DB5DFFB48D2B060D0F5A71096E000010002C5")),
                      (0, 0xFCD2, bytes.fromhex("4002ca09")), (0, 0x181A, bytes.fromhex("A4C13811223300E130570B8612"))),
+    },
+    "j1939-claim": {
+        # Ours: NAME 0x80..., preferring 0x80, then 0x80-0x87. A higher NAME's claim of
+        # 0x80 is answered, a Request to all and one to us too; then a lower NAME takes
+        # 0x80 and one holds 0x81, the 250 ms pass on 0x82, and a lower NAME's Cannot
+        # Claim frees nothing of ours.
+        "range.bin": j1939(0x8000000000000010, 0x80, 1, 0x80, 0x87, [
+            claimed(0x80, 0x9000000000000000), request(0xFF), request(0x80),
+            claimed(0x81, 0x0000000000000005), claimed(0x80, 0x0000000000000001), tick(),
+            claimed(0xFE, 0x0000000000000003), request(0x82)]),
+        # Only a static address: a lower NAME's claim leaves Cannot Claim, and after it
+        # claims are recorded but never answered.
+        "static.bin": j1939(0x4000000000000000, 0x30, 0, 0, 0, [
+            tick(), claimed(0x30, 0x0000000000000100), claimed(0x30, 0x5000000000000000),
+            other(0xFECA, 0x30, 8), request(0xFF)]),
+        # A range without a preferred address, every address taken by lower NAMEs.
+        "full.bin": j1939(0x8000000000000000, 0xFF, 1, 0x10, 0x12, [
+            claimed(0x11, 1), claimed(0x12, 2), claimed(0x10, 3)]),
     },
     "mb-codec": {
         # The demo boiler's temperature: float32 21.5 in input registers 0-1.

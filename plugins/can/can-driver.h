@@ -244,6 +244,21 @@ int can_io_watch_events(const struct can_driver *drv);
 bool can_j1939_sends(const struct can_driver *drv);
 int can_j1939_open(struct can_driver *drv);
 void can_j1939_close(struct can_driver *drv);
+/*
+ * What a J1939 message from the bus asks of the address claim, without I/O
+ * (fuzz/fuzz-j1939-claim.c drives it with any bytes): Address Claimed
+ * (0xEE00) updates J's record of the NAMEs holding addresses; a Request
+ * (0xEA00) for it to all or to us, or a higher NAME's claim of our address,
+ * is answered with our claim; a lower NAME's claim of it makes us yield and
+ * claim *RET_ADDR instead (-1: none left, Cannot Claim).
+ */
+enum can_j1939_verdict {
+	CAN_J1939_NOTHING,
+	CAN_J1939_ANSWER,
+	CAN_J1939_YIELD,
+};
+enum can_j1939_verdict can_j1939_decide(struct can_j1939 *j, uint32_t pgn, uint8_t sa, uint8_t da,
+                                        const uint8_t *data, size_t len, int *ret_addr);
 /* A message the receiving CAN_J1939 socket got: the claim looks at 0xEE00 and 0xEA00. */
 void can_j1939_network(struct can_driver *drv, uint32_t pgn, uint8_t sa, uint8_t da,
                        uint64_t src_name, const uint8_t *data, size_t len);

@@ -374,46 +374,63 @@ static void claim_start(struct can_driver *drv, int addr)
 	publish(drv);
 }
 
-void can_j1939_network(struct can_driver *drv, uint32_t pgn, uint8_t sa, uint8_t da,
-                       uint64_t src_name, const uint8_t *data, size_t len)
+enum can_j1939_verdict can_j1939_decide(struct can_j1939 *j, uint32_t pgn, uint8_t sa, uint8_t da,
+                                        const uint8_t *data, size_t len, int *ret_addr)
 {
-	struct can_j1939 *j = &drv->j1939;
 	uint64_t name = 0;
 
-	(void)src_name;
-	if (!j->claim || j->fd < 0)
-		return;
+	*ret_addr = -1;
 	if (pgn == J1939_PGN_REQUEST) {
 		uint32_t req = len >= 3 ? (uint32_t)data[0] | (uint32_t)data[1] << 8 |
 		                          (uint32_t)(data[2] & 0x03) << 16 : 0;
 
-		if (req == J1939_PGN_ADDRESS_CLAIMED && (da == J1939_NO_ADDR || da == j->cur))
-			send_claim(drv);
-		return;
+		return req == J1939_PGN_ADDRESS_CLAIMED && (da == J1939_NO_ADDR || da == j->cur)
+		               ? CAN_J1939_ANSWER
+		               : CAN_J1939_NOTHING;
 	}
 	if (pgn != J1939_PGN_ADDRESS_CLAIMED || len < 8)
-		return;
+		return CAN_J1939_NOTHING;
 	for (int i = 0; i < 8; i++)
 		name |= (uint64_t)data[i] << (8 * i);
 	if (name == j->name)
-		return; /* ours, back from the kernel */
+		return CAN_J1939_NOTHING; /* ours, back from the kernel */
 	/* A NAME that claims an address (or none: Cannot Claim) holds no other. */
 	for (size_t a = 0; a < sizeof(j->held) / sizeof(j->held[0]); a++)
 		if (j->held[a] == name)
 			j->held[a] = 0;
 	if (sa > J1939_MAX_UNICAST_ADDR)
-		return;
+		return CAN_J1939_NOTHING;
 	j->held[sa] = name;
 	if (sa != j->cur || j->state == CAN_J1939_CANNOT_CLAIM)
-		return;
-	if (name > j->name) {
+		return CAN_J1939_NOTHING;
+	if (name > j->name)
 		/* We have the priority: the other one has to move. */
-		send_claim(drv);
+		return CAN_J1939_ANSWER;
+	*ret_addr = next_address(j, sa);
+	return CAN_J1939_YIELD;
+}
+
+void can_j1939_network(struct can_driver *drv, uint32_t pgn, uint8_t sa, uint8_t da,
+                       uint64_t src_name, const uint8_t *data, size_t len)
+{
+	struct can_j1939 *j = &drv->j1939;
+	int addr;
+
+	(void)src_name;
+	if (!j->claim || j->fd < 0)
 		return;
+	switch (can_j1939_decide(j, pgn, sa, da, data, len, &addr)) {
+	case CAN_J1939_NOTHING:
+		break;
+	case CAN_J1939_ANSWER:
+		send_claim(drv);
+		break;
+	case CAN_J1939_YIELD:
+		drv->api->log(drv->host, M2M_LOG_WARNING, "%s: J1939 address 0x%02x is claimed by NAME %016"
+		              PRIx64 ", which has the priority", drv->ifname, sa, j->held[sa]);
+		claim_start(drv, addr);
+		break;
 	}
-	drv->api->log(drv->host, M2M_LOG_WARNING, "%s: J1939 address 0x%02x is claimed by NAME %016"
-	              PRIx64 ", which has the priority", drv->ifname, sa, name);
-	claim_start(drv, next_address(j, sa));
 }
 
 int can_j1939_open(struct can_driver *drv)
