@@ -175,6 +175,7 @@ struct store {
 	/* Protected by lock. */
 	struct batch *pending;
 	int64_t pending_since_us; /* mono time the pending queue became non-empty */
+	int64_t sleep_until_us;    /* the thread's wait ends then (INT64_MAX: none); 0: awake */
 	size_t events_queued;      /* pending and in flight */
 	bool full_signalled;       /* commit_rows reached, thread already woken */
 	bool kick, stop;
@@ -466,10 +467,14 @@ static void wake_if_needed(store *s, bool was_empty) {
 	 * The thread sleeps without a deadline while nothing is queued, so the
 	 * first row must wake it to start the commit_interval clock; a full
 	 * batch must wake it at once. Both happen once per batch, not per row.
+	 * A thread that is awake, or wakes within commit_interval anyway (the
+	 * end of the interval after its last commit, while rows keep coming),
+	 * commits the row in time without it: no wake-up then.
 	 */
 	if (was_empty) {
 		s->pending_since_us = mono_us();
-		pthread_cond_signal(&s->cond);
+		if (s->sleep_until_us > s->pending_since_us + s->opts.commit_interval_us)
+			pthread_cond_signal(&s->cond);
 	} else if (!s->full_signalled && batch_rows(s->pending) >= s->opts.commit_rows) {
 		s->full_signalled = true;
 		pthread_cond_signal(&s->cond);
@@ -1494,6 +1499,8 @@ static void *store_thread(void *arg) {
 	struct batch *b;
 	int64_t now = mono_us();
 	int64_t next_maint = now + MAINT_INTERVAL_US, next_retry = 0, backoff = 0;
+	/* commit_interval after the last commit of rows: the next commit, if rows come by then. */
+	int64_t tick = INT64_MAX;
 	int64_t next_drop_log = 0, stop_deadline = 0;
 	uint64_t fail_count = 0, logged_rows_dropped = 0, logged_events_dropped = 0;
 	int fail_err = 0;
@@ -1525,15 +1532,21 @@ static void *store_thread(void *arg) {
 			         batch_rows(s->pending) >= s->opts.commit_rows)
 				deadline = now;
 			else if (!batch_empty(s->pending))
-				deadline = s->pending_since_us + s->opts.commit_interval_us;
-			else
-				deadline = INT64_MAX;
+				deadline = min64(s->pending_since_us + s->opts.commit_interval_us, tick);
+			else {
+				/* Nothing came by the tick: sleep until something does. */
+				if (now >= tick)
+					tick = INT64_MAX;
+				deadline = tick;
+			}
 			if (stopping && failing)
 				deadline = min64(deadline, stop_deadline);
 			deadline = min64(deadline, next_maint);
 			if (now >= deadline)
 				break;
+			s->sleep_until_us = deadline;
 			cond_wait_until(s, deadline);
+			s->sleep_until_us = 0;
 		}
 
 		kick = s->kick;
@@ -1545,6 +1558,7 @@ static void *store_thread(void *arg) {
 			s->pending = s->inflight;
 			s->inflight = b;
 			s->full_signalled = false;
+			tick = now + s->opts.commit_interval_us;
 		}
 		if (!failing && !fetch && s->ob.fetch_requested) {
 			/*
