@@ -888,6 +888,7 @@ struct commit_result {
 	uint64_t ob_inserted, ob_deleted, ob_skipped, ob_puts;
 	int64_t ob_max_key;      /* highest outbox key in the batch, 0 if none */
 	int64_t seq_reserved;    /* reservation in the batch, 0 if none */
+	int64_t last_rowid;      /* rowid of the batch's last reading, 0 if none */
 	char skipped_text[128];
 };
 
@@ -953,8 +954,10 @@ static int commit_batch(store *s, const struct batch *b, struct commit_result *r
 		r = step_row(s, st, &res->skipped_rows, res);
 		if (r < 0)
 			goto fail;
-		if (r == 0)
+		if (r == 0) {
 			res->rows++;
+			res->last_rowid = sqlite3_last_insert_rowid(s->db);
+		}
 	}
 
 	for (const struct xrec *x = b->head; x; x = x->next) {
@@ -970,8 +973,10 @@ static int commit_batch(store *s, const struct batch *b, struct commit_result *r
 			sqlite3_bind_text(st, 3, x->str[0], -1, SQLITE_STATIC);
 			sqlite3_bind_int(st, 4, x->quality);
 			r = step_row(s, st, &res->skipped_rows, res);
-			if (r == 0)
+			if (r == 0) {
 				res->rows++;
+				res->last_rowid = sqlite3_last_insert_rowid(s->db);
+			}
 			break;
 		case XREC_EVENT: {
 			sqlite3_stmt *e = s->st_event;
@@ -1440,7 +1445,6 @@ static bool recovery_ready(store *s, int r, size_t rows) {
 	return false;
 }
 
-/* After every commit: prepared once, as parsing it cost more than the lookup. */
 static int64_t readings_max_rowid(store *s) {
 	int64_t v = 0;
 
@@ -1639,11 +1643,13 @@ static void *store_thread(void *arg) {
 				fail_err = 0;
 				backoff = 0;
 				s->rec.fs_suspect = s->rec.fs_failed = false;
-				if (res.rows > 0) {
-					int64_t v = readings_max_rowid(s);
-					if (v >= 0)
-						s->rec.last_rowid = v;
-				}
+				/*
+				 * A new row's rowid is max(rowid) + 1 (readings has no
+				 * AUTOINCREMENT and never nears 2^63), so the last one
+				 * inserted is the max(rowid) a query would find.
+				 */
+				if (res.rows > 0)
+					s->rec.last_rowid = res.last_rowid;
 			} else {
 				fail_count++;
 				/* Once per state change, not once per retry. */
