@@ -175,6 +175,7 @@ struct store {
 	/* Protected by lock. */
 	struct batch *pending;
 	int64_t pending_since_us; /* mono time the pending queue became non-empty */
+	int64_t sleep_until_us;    /* the thread's wait ends then (INT64_MAX: none); 0: awake */
 	size_t events_queued;      /* pending and in flight */
 	bool full_signalled;       /* commit_rows reached, thread already woken */
 	bool kick, stop;
@@ -466,10 +467,14 @@ static void wake_if_needed(store *s, bool was_empty) {
 	 * The thread sleeps without a deadline while nothing is queued, so the
 	 * first row must wake it to start the commit_interval clock; a full
 	 * batch must wake it at once. Both happen once per batch, not per row.
+	 * A thread that is awake, or wakes within commit_interval anyway (the
+	 * end of the interval after its last commit, while rows keep coming),
+	 * commits the row in time without it: no wake-up then.
 	 */
 	if (was_empty) {
 		s->pending_since_us = mono_us();
-		pthread_cond_signal(&s->cond);
+		if (s->sleep_until_us > s->pending_since_us + s->opts.commit_interval_us)
+			pthread_cond_signal(&s->cond);
 	} else if (!s->full_signalled && batch_rows(s->pending) >= s->opts.commit_rows) {
 		s->full_signalled = true;
 		pthread_cond_signal(&s->cond);
@@ -883,6 +888,7 @@ struct commit_result {
 	uint64_t ob_inserted, ob_deleted, ob_skipped, ob_puts;
 	int64_t ob_max_key;      /* highest outbox key in the batch, 0 if none */
 	int64_t seq_reserved;    /* reservation in the batch, 0 if none */
+	int64_t last_rowid;      /* rowid of the batch's last reading, 0 if none */
 	char skipped_text[128];
 };
 
@@ -948,8 +954,10 @@ static int commit_batch(store *s, const struct batch *b, struct commit_result *r
 		r = step_row(s, st, &res->skipped_rows, res);
 		if (r < 0)
 			goto fail;
-		if (r == 0)
+		if (r == 0) {
 			res->rows++;
+			res->last_rowid = sqlite3_last_insert_rowid(s->db);
+		}
 	}
 
 	for (const struct xrec *x = b->head; x; x = x->next) {
@@ -965,8 +973,10 @@ static int commit_batch(store *s, const struct batch *b, struct commit_result *r
 			sqlite3_bind_text(st, 3, x->str[0], -1, SQLITE_STATIC);
 			sqlite3_bind_int(st, 4, x->quality);
 			r = step_row(s, st, &res->skipped_rows, res);
-			if (r == 0)
+			if (r == 0) {
 				res->rows++;
+				res->last_rowid = sqlite3_last_insert_rowid(s->db);
+			}
 			break;
 		case XREC_EVENT: {
 			sqlite3_stmt *e = s->st_event;
@@ -1435,7 +1445,6 @@ static bool recovery_ready(store *s, int r, size_t rows) {
 	return false;
 }
 
-/* After every commit: prepared once, as parsing it cost more than the lookup. */
 static int64_t readings_max_rowid(store *s) {
 	int64_t v = 0;
 
@@ -1494,6 +1503,8 @@ static void *store_thread(void *arg) {
 	struct batch *b;
 	int64_t now = mono_us();
 	int64_t next_maint = now + MAINT_INTERVAL_US, next_retry = 0, backoff = 0;
+	/* commit_interval after the last commit of rows: the next commit, if rows come by then. */
+	int64_t tick = INT64_MAX;
 	int64_t next_drop_log = 0, stop_deadline = 0;
 	uint64_t fail_count = 0, logged_rows_dropped = 0, logged_events_dropped = 0;
 	int fail_err = 0;
@@ -1525,15 +1536,21 @@ static void *store_thread(void *arg) {
 			         batch_rows(s->pending) >= s->opts.commit_rows)
 				deadline = now;
 			else if (!batch_empty(s->pending))
-				deadline = s->pending_since_us + s->opts.commit_interval_us;
-			else
-				deadline = INT64_MAX;
+				deadline = min64(s->pending_since_us + s->opts.commit_interval_us, tick);
+			else {
+				/* Nothing came by the tick: sleep until something does. */
+				if (now >= tick)
+					tick = INT64_MAX;
+				deadline = tick;
+			}
 			if (stopping && failing)
 				deadline = min64(deadline, stop_deadline);
 			deadline = min64(deadline, next_maint);
 			if (now >= deadline)
 				break;
+			s->sleep_until_us = deadline;
 			cond_wait_until(s, deadline);
+			s->sleep_until_us = 0;
 		}
 
 		kick = s->kick;
@@ -1545,6 +1562,7 @@ static void *store_thread(void *arg) {
 			s->pending = s->inflight;
 			s->inflight = b;
 			s->full_signalled = false;
+			tick = now + s->opts.commit_interval_us;
 		}
 		if (!failing && !fetch && s->ob.fetch_requested) {
 			/*
@@ -1625,11 +1643,13 @@ static void *store_thread(void *arg) {
 				fail_err = 0;
 				backoff = 0;
 				s->rec.fs_suspect = s->rec.fs_failed = false;
-				if (res.rows > 0) {
-					int64_t v = readings_max_rowid(s);
-					if (v >= 0)
-						s->rec.last_rowid = v;
-				}
+				/*
+				 * A new row's rowid is max(rowid) + 1 (readings has no
+				 * AUTOINCREMENT and never nears 2^63), so the last one
+				 * inserted is the max(rowid) a query would find.
+				 */
+				if (res.rows > 0)
+					s->rec.last_rowid = res.last_rowid;
 			} else {
 				fail_count++;
 				/* Once per state change, not once per retry. */
