@@ -1465,6 +1465,16 @@ static int db_reopen(store *s, char *errtext, size_t n) {
 	uint64_t lost;
 	int r;
 
+	/*
+	 * The connection goes because its file system failed, and the path may
+	 * now lead to another one (the operator mounted it again). Closing the
+	 * last connection checkpoints and then deletes -wal and -shm by name,
+	 * judging "not moved" by inode numbers, which e2fsck keeps: without
+	 * the checkpoint SQLite deletes nothing, and the next open recovers
+	 * the WAL as it is.
+	 */
+	if (s->db)
+		sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
 	db_close(s);
 	r = db_open(s, true, &err);
 	if (r < 0) {
