@@ -46,6 +46,23 @@ void lag_histogram_add_weighted(struct lag_histogram *h, int64_t us, uint64_t we
 		h->max_us = us;
 }
 
+void lag_histogram_add_span(struct lag_histogram *h, int64_t us) {
+	uint64_t lo = 0, len = us > 0 ? (uint64_t)us : 0;
+
+	/* Bucket b holds the values after bucket b - 1's upper bound up to its own. */
+	for (unsigned b = 0; lo < len; b++) {
+		uint64_t hi = b < LAG_BUCKETS - 1 ? bucket_upper(b) + 1 : len;
+
+		if (hi > len)
+			hi = len;
+		if (hi > lo) {
+			h->counts[b] += hi - lo;
+			h->weight += hi - lo;
+			lo = hi;
+		}
+	}
+}
+
 void lag_histogram_add(struct lag_histogram *h, int64_t us) {
 	lag_histogram_add_weighted(h, us, 1);
 }
@@ -104,9 +121,11 @@ int64_t lag_histogram_quantile(const struct lag_histogram *h, double q) {
  *
  * Samples come dense (a 5 ms timer of the MQTT client) or sparse (the
  * probe, stretched while idle), and dense ones cluster where the loop
- * works: each weighs the time from the sample before to its due time, so
- * a quantile is the share of due times the loop was that late for, as
- * with a probe of fixed interval, instead of the share of samples.
+ * works: each weighs the time from the sample before to its due time, and
+ * the time it was late is spread over the lateness that due times in it
+ * would have had (see sample), so a quantile is the share of time the
+ * loop was that late, however the samples came, instead of the share of
+ * samples.
  *
  * Once the loop has done nothing but sleep to its timers (one turn
  * between samples, its callbacks holding it under LAG_QUIET_US) for
@@ -136,15 +155,24 @@ static void arm(struct loop_lag *l, int64_t now_us) {
 
 /*
  * A sample weighs the due times it stands for: from the last sample to its
- * own due time, a probe's interval exactly. Counting to now instead would
- * give a late sample its own lateness as weight too.
+ * own due time, at its lateness. The due times after it, up to now, would
+ * all have run now: each late by what is left to now, from the sample's
+ * lateness down to zero, spread so. Together the weights are the whole
+ * time since the start, every due time once. Leaving that span out (as a
+ * probe re-armed when it fires does) counts late stretches short, the
+ * more so the denser the samples: with timers every 5 ms running 7 ms
+ * late, it would count them 5 ms in 12.
  */
 static void sample(struct loop_lag *l, int64_t now_us, int64_t late_us) {
-	int64_t due = now_us - late_us;
-	uint64_t w = due > l->last_sample_us ? (uint64_t)(due - l->last_sample_us) : 1;
+	int64_t due = now_us - (late_us > 0 ? late_us : 0);
+	/* A due time before the last sample (a turn stalled between them) was counted by it. */
+	int64_t from = due > l->last_sample_us ? due : l->last_sample_us;
+	uint64_t w = (uint64_t)(from - l->last_sample_us);
 
 	lag_histogram_add_weighted(&l->total, late_us, w);
 	lag_histogram_add_weighted(&l->window, late_us, w);
+	lag_histogram_add_span(&l->total, now_us - from);
+	lag_histogram_add_span(&l->window, now_us - from);
 	if (l->turns <= 1 && l->held_us < LAG_QUIET_US) {
 		if (++l->quiet >= LAG_QUIET_SAMPLES && l->interval_ms < l->base_ms * LAG_STRETCH_MAX)
 			l->interval_ms = l->interval_ms * 2 < l->base_ms * LAG_STRETCH_MAX

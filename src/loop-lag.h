@@ -58,6 +58,8 @@ struct loop_lag {
 /* One sample of weight 1. */
 void lag_histogram_add(struct lag_histogram *h, int64_t us);
 void lag_histogram_add_weighted(struct lag_histogram *h, int64_t us, uint64_t weight);
+/* Weight 1 at each of 0 .. US - 1 (the due times of a late span of US µs), no sample. */
+void lag_histogram_add_span(struct lag_histogram *h, int64_t us);
 /* Q in [0, 1] of the weight; returns an upper bound of the bucket holding that quantile. */
 int64_t lag_histogram_quantile(const struct lag_histogram *h, double q);
 
