@@ -237,7 +237,7 @@ static void on_prepare(uv_prepare_t *h) {
 	 * unknown: no deadline then.
 	 */
 	l->deadline_us = -1;
-	l->probe_due = 0;
+	l->probe_due = false;
 	timeout = uv_backend_timeout(h->loop);
 	if (timeout > 0 && l->turn_start_us > 0 &&
 	    (int64_t)uv_now(h->loop) * 1000 <= l->turn_start_us + 1000) {
@@ -271,7 +271,7 @@ int loop_lag_start(struct loop_lag *l, uv_loop_t *loop, uint64_t interval_ms) {
 	l->deadline_us = -1;
 	l->turns = l->quiet = 0;
 	l->held_us = 0;
-	l->probe_due = 0;
+	l->probe_due = false;
 	l->timer_samples = l->probe_wakeups = l->probe_samples = 0;
 	err = uv_timer_init(loop, &l->timer);
 	if (err < 0)

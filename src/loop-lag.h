@@ -9,9 +9,10 @@
  * late it got there. A probe timer fills in when no such sample was taken
  * for its interval (50 ms in m2md), and only then wakes the loop itself;
  * once the loop has done nothing but sleep to its timers for 20 samples,
- * its interval doubles up to 20 times. Each sample weighs the time from the one before to its due
- * time, so that the percentiles are shares of time whether samples come
- * dense or sparse.
+ * its interval doubles up to 20 times. Each sample weighs the time from
+ * the one before to its due time, and the time it was late counts at the
+ * lateness each due time in it would have had: the percentiles are shares
+ * of time (the weights are µs), whether samples come dense or sparse.
  *
  * Beside it, the CPU time of each loop turn (from one prepare phase to the
  * next, read from the thread's CPU clock): what m2md itself holds the loop
@@ -19,6 +20,7 @@
  */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -44,8 +46,8 @@ struct loop_lag {
 	uint64_t turns;            /* turns since the last sample */
 	unsigned quiet;            /* quiet samples in a row (one turn, held briefly) */
 	int64_t held_us;           /* the longest a turn held the loop before its poll, since */
-	int probe_due;             /* this turn's deadline is the probe's */
-	uint64_t timer_samples;    /* samples at a timer's due time the poll slept to */
+	bool probe_due;            /* this turn's deadline is the probe's */
+	uint64_t timer_samples;    /* samples of the check phase: a due time passed in the poll */
 	uint64_t probe_wakeups;    /* of those, at the probe's own due time */
 	uint64_t probe_samples;    /* samples of the probe's callback (no turn slept to its time) */
 	int64_t turn_cpu_us;       /* the thread's CPU clock when this turn began */
