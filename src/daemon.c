@@ -23,7 +23,7 @@
 #define SHUTDOWN_STORE_TIMEOUT_US (5 * 1000000LL)
 /*
  * The longest the loop goes without a lag sample while it works (its own
- * timers give most samples; the probe fills in, up to 20x this while idle).
+ * timers give most samples; the probe fills in, up to 4x this while idle).
  */
 #define LAG_INTERVAL_MS 50
 

@@ -130,9 +130,13 @@ int64_t lag_histogram_quantile(const struct lag_histogram *h, double q) {
  * Once the loop has done nothing but sleep to its timers (one turn
  * between samples, its callbacks holding it under LAG_QUIET_US) for
  * LAG_QUIET_SAMPLES samples in a row, the probe's interval doubles with
- * each further such sample, up to 20 times the base: an idle m2md is
- * sampled about once a second, the same thing at a lower rate, and the
- * weights keep its share of time. Any turn of other work, or a callback
+ * each further such sample, up to LAG_STRETCH_MAX times the base: an idle
+ * m2md is sampled 5 times a second instead of 20, the same thing at a
+ * lower rate, and the weights keep its share of time. Not further: Linux
+ * lets a poll's timeout expire later by 0.1% of its length (at least the
+ * thread's 50 µs of timer slack), so an idle probe of 1 s measured 1.1 ms
+ * where one of 50 ms measures 0.14; at 200 ms that slack is 0.2 ms, and
+ * it is lag a timer of that length does have. Any turn of other work, or a callback
  * that held the loop, brings the base interval back at once. A late
  * sample alone does not: a loop that did nothing was kept waiting by the
  * machine, which the stretched probe samples as well (on this 2-core
@@ -146,7 +150,7 @@ int64_t lag_histogram_quantile(const struct lag_histogram *h, double q) {
  */
 #define LAG_QUIET_US 1000
 #define LAG_QUIET_SAMPLES 20
-#define LAG_STRETCH_MAX 20
+#define LAG_STRETCH_MAX 4
 
 static void arm(struct loop_lag *l, int64_t now_us) {
 	l->expected_us = now_us + (int64_t)l->interval_ms * 1000;

@@ -9,7 +9,7 @@
  * late it got there. A probe timer fills in when no such sample was taken
  * for its interval (50 ms in m2md), and only then wakes the loop itself;
  * once the loop has done nothing but sleep to its timers for 20 samples,
- * its interval doubles up to 20 times. Each sample weighs the time from
+ * its interval doubles up to 4 times. Each sample weighs the time from
  * the one before to its due time, and the time it was late counts at the
  * lateness each due time in it would have had: the percentiles are shares
  * of time (the weights are µs), whether samples come dense or sparse.
@@ -38,7 +38,7 @@ struct loop_lag {
 	uv_prepare_t prepare;      /* ends one turn and starts the next, notes the poll's deadline */
 	uv_check_t check;          /* after the poll: how late it came back */
 	uint64_t base_ms;          /* the probe's interval while the loop works */
-	uint64_t interval_ms;      /* its interval now: up to 20 * base_ms while the loop idles */
+	uint64_t interval_ms;      /* its interval now: up to 4 * base_ms while the loop idles */
 	int64_t expected_us;       /* monotonic time the probe should fire */
 	int64_t last_sample_us;    /* when the last sample was taken: the next one's weight */
 	int64_t turn_start_us;     /* the last check phase: the loop's clock is read after it */
