@@ -21,6 +21,10 @@
 /* How long shutdown waits for drivers whose bus is stuck in a blocking call. */
 #define SHUTDOWN_DRIVERS_TIMEOUT_MS 10000
 #define SHUTDOWN_STORE_TIMEOUT_US (5 * 1000000LL)
+/*
+ * The longest the loop goes without a lag sample while it works (its own
+ * timers give most samples; the probe fills in, up to 4x this while idle).
+ */
 #define LAG_INTERVAL_MS 50
 
 /* --- lists of instances --- */
