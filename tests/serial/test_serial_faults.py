@@ -228,11 +228,14 @@ def test_hostile_line_against_a_loose_pattern():
         st = stats(gw, "r")
         check(st["regex_limit_hits"] == n, "each hostile line stopped by a limit: %r" % st)
         check(good_values(gw, "r/v") == [7], "the good line after them is read")
-        print("hostile lines: %d in %.2fs, status answered within %.1f ms at worst"
-              % (n, time.monotonic() - t0, worst * 1000))
+        turn_ms = ctl(gw, "status")["result"]["loop_turn_cpu_ms"]["max_total"]
+        print("hostile lines: %d in %.2fs, status answered within %.1f ms at worst, the loop's"
+              " longest turn took %.1f ms of CPU" % (n, time.monotonic() - t0, worst * 1000, turn_ms))
         # Each match stops at the limit (about 0.1 ms), and reads shrink while
-        # lines are this expensive, so no wake-up holds the loop for long.
-        check(worst < 0.05 * SLOW, "status waited at most 50 ms: %.1f ms" % (worst * 1000))
+        # lines are this expensive, so no turn holds the loop for long. What a
+        # turn cost the loop thread is m2md's own measure (its CPU clock); the
+        # time status took also holds the waits for a core of a busy machine.
+        check(turn_ms < 50 * SLOW, "no turn of the loop took 50 ms of CPU or more: %.1f ms" % turn_ms)
     finally:
         check(gw.stop() == 0, "m2md exits 0")
         pty.kill()
