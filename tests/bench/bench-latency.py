@@ -25,6 +25,10 @@ only thread) waited for a core while it was runnable. Then the QoS 1
 runs: N = 1,000 through the durable outbox at the default commit interval
 (100 ms) and at 10 ms, which bounds what a durable message waits
 (M2M_BENCH_QOS1=0 leaves them out).
+M2M_BENCH_LOOP_FIFO=1 adds a row per size, "rt": the same m2md with all
+its threads under SCHED_FIFO (priority 10; needs CAP_SYS_NICE), so that
+its loop never waits for a core behind the device, the broker and the
+subscriber: what is left of its loop lag is m2md's own.
 The machine is shared: the baseline is measured in the same run, figures
 are printed, never asserted.
 
@@ -140,9 +144,10 @@ def m2md_config(port, n, mqtt_port, qos):
     return cfg
 
 
-def measure(d, broker, n, seconds, who, qos=0, commit="100ms"):
-    stamps_path = os.path.join(d, "%s-%d-q%d-%s-stamps.txt" % (who, n, qos, commit))
-    arrivals_path = os.path.join(d, "%s-%d-q%d-%s-arrivals.txt" % (who, n, qos, commit))
+def measure(d, broker, n, seconds, who, qos=0, commit="100ms", loop_fifo=False):
+    tag = "%s%s-%d-q%d-%s" % (who, "-rt" if loop_fifo else "", n, qos, commit)
+    stamps_path = os.path.join(d, tag + "-stamps.txt")
+    arrivals_path = os.path.join(d, tag + "-arrivals.txt")
     sim, (port,) = start_ready([os.path.join(TOOLS, "bench-latency-sim"), str(n), stamps_path], "the device")
     sub, _ = start_ready([os.path.join(TOOLS, "bench-latency-sub"), str(broker.port), "#", arrivals_path],
                          "the subscriber")
@@ -151,10 +156,17 @@ def measure(d, broker, n, seconds, who, qos=0, commit="100ms"):
     try:
         if who == "m2md":
             # The commit interval (100 ms by default) is what QoS 1 latency depends on.
-            gw = Gateway("bench-latency-%d" % n, m2md_config(int(port), n, broker.port, qos),
+            gw = Gateway("bench-latency-%d%s" % (n, "-rt" if loop_fifo else ""), m2md_config(int(port), n, broker.port, qos),
                          storage_extra='commit_interval = "%s"\n' % commit,
                          gateway_extra='stats_interval = "2s"\n').start()
             pid = gw.proc.pid
+            if loop_fifo:
+                # Every thread: with the loop alone above the bus and storage threads,
+                # libuv 1.44's uv_async spins (pause, sched_yield) while a sender it
+                # preempted is inside uv_async_send, and the loop lag rose to 50-60 ms.
+                # Threads created later inherit the policy from the loop.
+                for tid in os.listdir("/proc/%d/task" % pid):
+                    os.sched_setscheduler(int(tid), os.SCHED_FIFO, os.sched_param(10))
             key = "qos0_sent" if qos == 0 else "acked"
             wait_for(lambda: mqtt_status(gw)[key] >= n, 60, "publishing")
         else:
@@ -219,6 +231,8 @@ def main():
             print(header)
             print(row("m2md", measure(d, b, n, seconds, "m2md")), flush=True)
             print(row("baseline", measure(d, b, n, seconds, "baseline")), flush=True)
+            if os.environ.get("M2M_BENCH_LOOP_FIFO") == "1":
+                print(row("rt", measure(d, b, n, seconds, "m2md", loop_fifo=True)), flush=True)
         if os.environ.get("M2M_BENCH_QOS1", "1") == "0":
             return
         print("N = 1000, QoS 1 through the outbox (device answer -> commit -> broker -> subscriber)")
