@@ -212,6 +212,7 @@ struct ser_driver {
 	size_t out_len;
 
 	uint64_t counts[SER_STAT_COUNT];
+	uint64_t published[SER_STAT_COUNT]; /* what the host was last given (it starts at 0) */
 	uint64_t line_garbage;    /* NMEA: bytes before the start of a sentence */
 	struct m2m_stat_slot stats[SER_STAT_COUNT];
 };

@@ -361,10 +361,18 @@ int nmea_parse(const uint8_t *frame, size_t len, enum nmea_checksum policy,
 }
 
 bool nmea_match(const struct nmea_sentence *s, const char *name) {
-	size_t tl = strlen(s->talker);
+	size_t tl;
 
-	if (strcmp(s->talker, "P") != 0 && strcmp(name, s->type) == 0)
+	/*
+	 * Every point asks for every sentence, and most name another one: a
+	 * match starts with the type's first letter or the talker's (either
+	 * is '\0' when empty), which turns those away without a call.
+	 */
+	if (name[0] != s->type[0] && name[0] != s->talker[0])
+		return false;
+	if (!(s->talker[0] == 'P' && s->talker[1] == '\0') && strcmp(name, s->type) == 0)
 		return true;
+	tl = strlen(s->talker);
 	return strncmp(name, s->talker, tl) == 0 && strcmp(name + tl, s->type) == 0;
 }
 

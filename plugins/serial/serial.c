@@ -53,6 +53,8 @@ static void declare_stats(struct ser_driver *drv)
 		if (r < 0)
 			drv->api->log(drv->host, M2M_LOG_WARNING, "declaring statistic %s failed: %s",
 			              stat_defs[i].name, strerror(-r));
+		/* A 1.0 host's stat() exists once set: the first publish sets them all. */
+		drv->published[i] = drv->stats[i].stat ? 0 : UINT64_MAX;
 	}
 }
 
@@ -66,8 +68,16 @@ void ser_publish_stats(struct ser_driver *drv)
 	drv->counts[SER_ST_OVERLONG] = fs->overlong;
 	drv->counts[SER_ST_PARTIAL] = fs->partial;
 	drv->counts[SER_ST_DROPPED] = fs->dropped_bytes;
+	/*
+	 * Only what moved: this runs after every read, where bytes and frames
+	 * change and the ten others seldom do, and each set is a call into
+	 * the host.
+	 */
 	for (int i = 0; i < SER_STAT_COUNT; i++)
-		m2m_stat_slot_set(&drv->stats[i], (double)drv->counts[i]);
+		if (drv->counts[i] != drv->published[i]) {
+			drv->published[i] = drv->counts[i];
+			m2m_stat_slot_set(&drv->stats[i], (double)drv->counts[i]);
+		}
 }
 
 int ser_pattern_match(struct ser_pattern *pat, const uint8_t *frame, size_t len, uint64_t seq)
