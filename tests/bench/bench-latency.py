@@ -145,7 +145,8 @@ def m2md_config(port, n, mqtt_port, qos):
 
 
 def measure(d, broker, n, seconds, who, qos=0, commit="100ms", loop_fifo=False):
-    tag = "%s%s-%d-q%d-%s" % (who, "-rt" if loop_fifo else "", n, qos, commit)
+    rt = "-rt" if loop_fifo else ""
+    tag = "%s%s-%d-q%d-%s" % (who, rt, n, qos, commit)
     stamps_path = os.path.join(d, tag + "-stamps.txt")
     arrivals_path = os.path.join(d, tag + "-arrivals.txt")
     sim, (port,) = start_ready([os.path.join(TOOLS, "bench-latency-sim"), str(n), stamps_path], "the device")
@@ -156,7 +157,7 @@ def measure(d, broker, n, seconds, who, qos=0, commit="100ms", loop_fifo=False):
     try:
         if who == "m2md":
             # The commit interval (100 ms by default) is what QoS 1 latency depends on.
-            gw = Gateway("bench-latency-%d%s" % (n, "-rt" if loop_fifo else ""), m2md_config(int(port), n, broker.port, qos),
+            gw = Gateway("bench-latency-%d%s" % (n, rt), m2md_config(int(port), n, broker.port, qos),
                          storage_extra='commit_interval = "%s"\n' % commit,
                          gateway_extra='stats_interval = "2s"\n').start()
             pid = gw.proc.pid
